@@ -1,0 +1,183 @@
+// Package store is Ferric's PostgreSQL persistence: plain SQL beside the code
+// that scans it, one file per table.
+//
+// Every function takes a context and a Querier, so it runs on the pool or
+// inside a transaction alike (see Transact). A missing row is ErrNotFound,
+// never a nil result; a unique or foreign-key violation is a *ConflictError
+// naming the constraint; both translations happen in translate, and nowhere
+// else.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/ferric-metal/ferric/shared/fault"
+)
+
+// Querier is what store functions need: satisfied by *sqlx.DB and *sqlx.Tx.
+type Querier interface {
+	sqlx.ExtContext
+	GetContext(ctx context.Context, dest any, query string, args ...any) error
+	SelectContext(ctx context.Context, dest any, query string, args ...any) error
+}
+
+var (
+	_ Querier = (*sqlx.DB)(nil)
+	_ Querier = (*sqlx.Tx)(nil)
+)
+
+// ErrNotFound is returned when a row does not exist. It matches
+// fault.ErrNotFound under errors.Is.
+var ErrNotFound = &fault.Error{Kind: fault.NotFound, Message: "not found"}
+
+// Constraint names that callers turn into client messages.
+const (
+	NodeNameUnique         = "nodes_name_key"
+	NodeInstanceUUIDUnique = "nodes_instance_uuid_key"
+	NodeNameNotUUID        = "nodes_name_not_uuid"
+	PortAddressUnique      = "ports_address_key"
+)
+
+// ConflictError reports a violated unique, foreign-key or check constraint.
+// It matches fault.ErrConflict under errors.Is.
+type ConflictError struct {
+	Constraint string
+	Err        error
+}
+
+func (e *ConflictError) Error() string { return "constraint " + e.Constraint + " violated" }
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, fault.ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == fault.ErrConflict }
+
+// translate is the one place where driver errors become store errors.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) {
+		switch pqErr.Code {
+		case "23505", "23503", "23514": // unique, foreign key, check
+			return &ConflictError{Constraint: pqErr.Constraint, Err: err}
+		}
+	}
+	return err
+}
+
+// Open connects to PostgreSQL and waits up to wait for it to answer, retrying
+// with backoff so that a program started alongside its database does not fail.
+func Open(ctx context.Context, url string, maxConns int, wait time.Duration, log *slog.Logger) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for {
+		pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err = db.PingContext(pingCtx)
+		cancel()
+		if err == nil {
+			return db, nil
+		}
+		if time.Now().Add(backoff).After(deadline) || ctx.Err() != nil {
+			db.Close()
+			return nil, fmt.Errorf("database unreachable after %s: %w", wait, err)
+		}
+		log.Warn("database not reachable yet; retrying", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// Transact runs fn in a transaction, committing if it returns nil and
+// rolling back on error or panic.
+func Transact(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error) {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate brings db to the latest schema. Concurrent callers (several
+// programs started at once with auto-migrate) serialise on an advisory lock.
+func Migrate(ctx context.Context, db *sql.DB) error {
+	p, err := migrationProvider(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// PendingMigrations reports how many migrations have not been applied.
+func PendingMigrations(ctx context.Context, db *sql.DB) (int, error) {
+	p, err := migrationProvider(db)
+	if err != nil {
+		return 0, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range st {
+		if s.State == goose.StatePending {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func migrationProvider(db *sql.DB) (*goose.Provider, error) {
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"),
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+}

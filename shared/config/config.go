@@ -1,0 +1,225 @@
+// Package config reads Ferric's settings from FERRIC_* environment variables,
+// with command-line flags overriding them. Every setting is declared once, in
+// the settings table below, which also generates docs/configuration.md.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Program names, used to select which settings a program accepts.
+const (
+	PublicAPI = "ferric-public-api"
+	AgentAPI  = "ferric-agent-api"
+	Conductor = "ferric-conductor"
+	Admin     = "ferric"
+)
+
+// Config holds every setting of every program; each program reads the ones
+// it declares in the table.
+type Config struct {
+	DatabaseURL      string
+	AutoMigrate      bool
+	DatabaseMaxConns int
+
+	PublicListen string
+	AgentListen  string
+
+	EnabledDrivers []string
+
+	Auth             string
+	OperatorKeysFile string
+	AgentKeysFile    string
+	TokenIssuer      string
+
+	ConductorName string
+	ShutdownGrace time.Duration
+
+	LogLevel  string
+	LogFormat string
+}
+
+// Setting is one configuration knob: its flag, environment variable,
+// default, the programs that read it and what it does.
+type Setting struct {
+	Flag     string
+	Default  string
+	Usage    string
+	Programs []string
+	set      func(c *Config, v string) error
+}
+
+// Env is the environment variable of the setting.
+func (s Setting) Env() string {
+	return "FERRIC_" + strings.ToUpper(strings.ReplaceAll(s.Flag, "-", "_"))
+}
+
+var (
+	allServers = []string{PublicAPI, AgentAPI, Conductor}
+	withDB     = []string{PublicAPI, AgentAPI, Conductor, Admin}
+)
+
+// Settings lists every setting, in the order docs/configuration.md shows them.
+var Settings = []Setting{
+	{Flag: "database-url", Programs: withDB,
+		Usage: "PostgreSQL connection URL, e.g. postgres://ferric@db/ferric?sslmode=verify-full. Required; `make run` provides a private cluster when unset.",
+		set:   func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+	{Flag: "auto-migrate", Default: "false", Programs: allServers,
+		Usage: "Apply pending schema migrations at start-up (otherwise run `ferric migrate`).",
+		set:   func(c *Config, v string) (err error) { c.AutoMigrate, err = parseBool(v); return }},
+	{Flag: "database-max-conns", Default: "20", Programs: allServers,
+		Usage: "Maximum open connections to PostgreSQL per process.",
+		set:   func(c *Config, v string) (err error) { c.DatabaseMaxConns, err = parsePositive(v); return }},
+	{Flag: "public-listen", Default: "127.0.0.1:6385", Programs: []string{PublicAPI, Admin},
+		Usage: "Address the operator (public) API listens on; the management network.",
+		set:   func(c *Config, v string) error { c.PublicListen = v; return checkHostPort(v) }},
+	{Flag: "agent-listen", Default: "127.0.0.1:6386", Programs: []string{AgentAPI},
+		Usage: "Address the agent API listens on; the provisioning VLAN.",
+		set:   func(c *Config, v string) error { c.AgentListen = v; return checkHostPort(v) }},
+	{Flag: "enabled-drivers", Default: "fake", Programs: []string{PublicAPI, Conductor, Admin},
+		Usage: "Comma-separated hardware drivers to enable; an unknown name stops start-up. See `ferric drivers`.",
+		set:   func(c *Config, v string) error { c.EnabledDrivers = splitList(v); return nil }},
+	{Flag: "auth", Default: "jwt", Programs: []string{PublicAPI},
+		Usage: "Operator authentication: jwt (bearer tokens from `ferric token`) or noauth (loopback listeners only).",
+		set: func(c *Config, v string) error {
+			if v != "jwt" && v != "noauth" {
+				return fmt.Errorf("want jwt or noauth")
+			}
+			c.Auth = v
+			return nil
+		}},
+	{Flag: "operator-keys-file", Programs: []string{PublicAPI, Admin},
+		Usage: "File of operator token signing keys, one `kid secret` pair per line (secret: 32+ bytes, base64); the first line signs, all verify. Required when auth is jwt.",
+		set:   func(c *Config, v string) error { c.OperatorKeysFile = v; return nil }},
+	{Flag: "agent-keys-file", Programs: []string{AgentAPI},
+		Usage: "File of agent token signing keys, same format as operator-keys-file; must differ from it.",
+		set:   func(c *Config, v string) error { c.AgentKeysFile = v; return nil }},
+	{Flag: "token-issuer", Default: "ferric", Programs: []string{PublicAPI, AgentAPI, Admin},
+		Usage: "Issuer (iss) written into and required of every token.",
+		set:   func(c *Config, v string) error { c.TokenIssuer = v; return nil }},
+	{Flag: "conductor-name", Default: "(host name)", Programs: []string{Conductor},
+		Usage: "Name this conductor registers under; must be unique among running conductors.",
+		set: func(c *Config, v string) error {
+			if v == "(host name)" {
+				h, err := os.Hostname()
+				if err != nil {
+					return err
+				}
+				v = h
+			}
+			c.ConductorName = v
+			return nil
+		}},
+	{Flag: "shutdown-grace", Default: "15s", Programs: allServers,
+		Usage: "How long a stopping program waits for in-flight requests and tasks.",
+		set:   func(c *Config, v string) (err error) { c.ShutdownGrace, err = parseDuration(v); return }},
+	{Flag: "log-level", Default: "info", Programs: withDB,
+		Usage: "debug, info, warn or error.",
+		set:   func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{Flag: "log-format", Default: "auto", Programs: withDB,
+		Usage: "json, text, or auto (text on a terminal, JSON otherwise).",
+		set:   func(c *Config, v string) error { c.LogFormat = v; return nil }},
+}
+
+// Load reads the settings of program from getenv and args. Flags win over
+// the environment, which wins over defaults. Unknown flags and malformed
+// values are errors naming the setting. Returned alongside the config are
+// the positional arguments left after the flags.
+func Load(program string, args []string, getenv func(string) string, usageOut io.Writer) (Config, []string, error) {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	values := map[string]*string{}
+	var mine []Setting
+	for _, s := range Settings {
+		if !s.usedBy(program) {
+			continue
+		}
+		mine = append(mine, s)
+		def := s.Default
+		if v, ok := lookup(getenv, s.Env()); ok {
+			def = v
+		}
+		values[s.Flag] = fs.String(s.Flag, def, s.Usage+" (env "+s.Env()+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	var c Config
+	for _, s := range mine {
+		if err := s.set(&c, *values[s.Flag]); err != nil {
+			return Config{}, nil, fmt.Errorf("setting %s (-%s): %w", s.Env(), s.Flag, err)
+		}
+	}
+	return c, fs.Args(), nil
+}
+
+// RequireDatabase reports a clear error when no database URL is configured.
+func (c Config) RequireDatabase() error {
+	if c.DatabaseURL == "" {
+		return errors.New("no database configured: set FERRIC_DATABASE_URL (or -database-url); `make run` starts a private PostgreSQL for local use")
+	}
+	return nil
+}
+
+func (s Setting) usedBy(program string) bool {
+	for _, p := range s.Programs {
+		if p == program {
+			return true
+		}
+	}
+	return false
+}
+
+func lookup(getenv func(string) string, key string) (string, bool) {
+	v := getenv(key)
+	return v, v != ""
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func parseBool(v string) (bool, error) {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%q is not a boolean", v)
+	}
+	return b, nil
+}
+
+func parsePositive(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive integer", v)
+	}
+	return n, nil
+}
+
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration such as 15s or 2m", v)
+	}
+	return d, nil
+}
+
+func checkHostPort(v string) error {
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	return nil
+}
