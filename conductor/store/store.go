@@ -43,10 +43,13 @@ var ErrNotFound = &fault.Error{Kind: fault.NotFound, Message: "not found"}
 
 // Constraint names that callers turn into client messages.
 const (
+	NodeUUIDUnique         = "nodes_uuid_key"
 	NodeNameUnique         = "nodes_name_key"
 	NodeInstanceUUIDUnique = "nodes_instance_uuid_key"
 	NodeNameNotUUID        = "nodes_name_not_uuid"
 	PortAddressUnique      = "ports_address_key"
+	PortUUIDUnique         = "ports_uuid_key"
+	PortNodeForeignKey     = "ports_node_id_fkey"
 )
 
 // ConflictError reports a violated unique, foreign-key or check constraint.

@@ -29,11 +29,13 @@ type Config struct {
 	DatabaseURL      string
 	AutoMigrate      bool
 	DatabaseMaxConns int
+	DatabaseWait     time.Duration
 
 	PublicListen string
 	AgentListen  string
 
 	EnabledDrivers []string
+	FastTrack      bool
 
 	Auth             string
 	OperatorKeysFile string
@@ -78,6 +80,9 @@ var Settings = []Setting{
 	{Flag: "database-max-conns", Default: "20", Programs: allServers,
 		Usage: "Maximum open connections to PostgreSQL per process.",
 		set:   func(c *Config, v string) (err error) { c.DatabaseMaxConns, err = parsePositive(v); return }},
+	{Flag: "database-wait", Default: "30s", Programs: withDB,
+		Usage: "How long a starting program retries an unreachable database before giving up.",
+		set:   func(c *Config, v string) (err error) { c.DatabaseWait, err = parseDuration(v); return }},
 	{Flag: "public-listen", Default: "127.0.0.1:6385", Programs: []string{PublicAPI, Admin},
 		Usage: "Address the operator (public) API listens on; the management network.",
 		set:   func(c *Config, v string) error { c.PublicListen = v; return checkHostPort(v) }},
@@ -87,6 +92,9 @@ var Settings = []Setting{
 	{Flag: "enabled-drivers", Default: "fake", Programs: []string{PublicAPI, Conductor, Admin},
 		Usage: "Comma-separated hardware drivers to enable; an unknown name stops start-up. See `ferric drivers`.",
 		set:   func(c *Config, v string) error { c.EnabledDrivers = splitList(v); return nil }},
+	{Flag: "fast-track", Default: "false", Programs: []string{AgentAPI},
+		Usage: "Let agents look up nodes that are enroll, manageable or available (an agent already running on them), as Ironic's fast track.",
+		set:   func(c *Config, v string) (err error) { c.FastTrack, err = parseBool(v); return }},
 	{Flag: "auth", Default: "jwt", Programs: []string{PublicAPI},
 		Usage: "Operator authentication: jwt (bearer tokens from `ferric token`) or noauth (loopback listeners only).",
 		set: func(c *Config, v string) error {
@@ -129,13 +137,17 @@ var Settings = []Setting{
 		set:   func(c *Config, v string) error { c.LogFormat = v; return nil }},
 }
 
-// Load reads the settings of program from getenv and args. Flags win over
+// Load reads the settings of program from getenv and args; extraFlags may
+// register a command's own flags on the same flag set. Flags win over
 // the environment, which wins over defaults. Unknown flags and malformed
 // values are errors naming the setting. Returned alongside the config are
 // the positional arguments left after the flags.
-func Load(program string, args []string, getenv func(string) string, usageOut io.Writer) (Config, []string, error) {
+func Load(program string, args []string, getenv func(string) string, usageOut io.Writer, extraFlags ...func(*flag.FlagSet)) (Config, []string, error) {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(usageOut)
+	for _, add := range extraFlags {
+		add(fs)
+	}
 	values := map[string]*string{}
 	var mine []Setting
 	for _, s := range Settings {

@@ -19,18 +19,18 @@ type Kind int
 // The kinds. Internal is the zero value so that an error of unknown origin is
 // never mistaken for a client mistake.
 const (
-	Internal      Kind = iota // a fault of ours; details go to the log only
-	Invalid                   // the request is malformed or breaks a rule
-	NotFound                  // the named thing does not exist
-	Conflict                  // the request clashes with the current state (duplicate name, MAC...)
-	Locked                    // another task holds the node
-	Unauthorized              // missing or bad credentials
-	Forbidden                 // credentials fine, permission lacking
-	TooLarge                  // request body over its limit
-	NotAcceptable             // unsupported API version
-	Unavailable               // temporarily unable (pool full, database down); retry later
-	TooManyRequests           // rate limit exceeded
-	MethodNotAllowed          // the path exists, the verb does not
+	Internal         Kind = iota // a fault of ours; details go to the log only
+	Invalid                      // the request is malformed or breaks a rule
+	NotFound                     // the named thing does not exist
+	Conflict                     // the request clashes with the current state (duplicate name, MAC...)
+	Locked                       // another task holds the node
+	Unauthorized                 // missing or bad credentials
+	Forbidden                    // credentials fine, permission lacking
+	TooLarge                     // request body over its limit
+	NotAcceptable                // unsupported API version
+	Unavailable                  // temporarily unable (pool full, database down); retry later
+	TooManyRequests              // rate limit exceeded
+	MethodNotAllowed             // the path exists, the verb does not
 )
 
 var statusByKind = map[Kind]int{

@@ -22,12 +22,10 @@ import (
 	"time"
 )
 
-// InstallHint says how to get the binaries when they are missing.
-const InstallHint = "PostgreSQL server binaries (initdb, pg_ctl) were not found in PATH or /usr/lib/postgresql/*/bin. " +
-	"Install them (Debian: apt-get install postgresql) or set FERRIC_DATABASE_URL to an existing server."
-
-// ErrNoBinaries is returned when initdb or pg_ctl cannot be found.
-var ErrNoBinaries = errors.New(InstallHint)
+// ErrNoBinaries is returned when initdb or pg_ctl cannot be found; its text
+// says what to install.
+var ErrNoBinaries = errors.New("PostgreSQL server binaries (initdb, pg_ctl) were not found in PATH or /usr/lib/postgresql/*/bin: " +
+	"install them (Debian: apt-get install postgresql) or set FERRIC_DATABASE_URL to an existing server")
 
 // Cluster is a running private server.
 type Cluster struct {

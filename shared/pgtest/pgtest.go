@@ -49,6 +49,10 @@ func run(m *testing.M, migrate func(ctx context.Context, db *sql.DB) error) int 
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		if err := os.Chmod(dir, 0o755); err != nil { // the server may run as user postgres
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+			return 1
+		}
 		cluster, err := pgcluster.Start(ctx, dir+"/data")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "pgtest: cannot start a throwaway PostgreSQL:", err)

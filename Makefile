@@ -1,0 +1,43 @@
+# Ferric. `make help` lists the targets.
+
+GO          ?= go
+VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -X github.com/ferric-metal/ferric/shared/buildinfo.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+PROGRAMS    := ferric-public-api=./public-api \
+               ferric-agent-api=./agent-api \
+               ferric-conductor=./conductor/cmd/ferric-conductor \
+               ferric=./conductor/cmd/ferric
+
+.PHONY: help build run test bench lint clean clean-data
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: ## build the programs into bin/
+	@mkdir -p bin
+	@for p in $(PROGRAMS); do \
+		name=$${p%%=*}; pkg=$${p#*=}; \
+		echo "go build -o bin/$$name $$pkg"; \
+		$(GO) build -ldflags "$(LDFLAGS)" -o bin/$$name $$pkg || exit 1; \
+	done
+
+run: build ## run the whole service locally (private PostgreSQL unless FERRIC_DATABASE_URL is set)
+	bin/ferric dev
+
+test: ## run every test with the race detector (throwaway PostgreSQL unless FERRIC_TEST_DATABASE_URL is set)
+	$(GO) test -race -count=1 ./...
+
+bench: ## run the benchmarks and print their figures
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./...
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+clean: ## remove built programs
+	rm -rf bin
+
+clean-data: ## remove the local stack's database and keys (.ferric/)
+	rm -rf .ferric

@@ -1,0 +1,85 @@
+// Command ferric-public-api serves Ferric's operator API (Ironic v1 subset)
+// on the management network.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/startup"
+	"github.com/ferric-metal/ferric/public-api/publicapi"
+	"github.com/ferric-metal/ferric/shared/buildinfo"
+	"github.com/ferric-metal/ferric/shared/config"
+	"github.com/ferric-metal/ferric/shared/httpserver"
+	"github.com/ferric-metal/ferric/shared/token"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "ferric-public-api:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, _, err := config.Load(config.PublicAPI, args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := startup.Logger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	log = log.With("program", config.PublicAPI)
+	auth, err := authenticator(cfg)
+	if err != nil {
+		return err
+	}
+	reg, err := startup.Drivers(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := startup.Listen(cfg.PublicListen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	db, err := startup.Database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	c := conductor.New(db, reg, log, conductor.Options{})
+	api := publicapi.New(c, auth, db, log)
+	log.Info("serving operator API", "addr", ln.Addr().String(), "version", buildinfo.Version,
+		"auth", cfg.Auth, "drivers", reg.EnabledNames())
+	return httpserver.Serve(ctx, ln, api.Handler(), httpserver.DefaultTimeouts, cfg.ShutdownGrace, log)
+}
+
+func authenticator(cfg config.Config) (publicapi.Authenticator, error) {
+	switch cfg.Auth {
+	case "noauth":
+		if !startup.IsLoopback(cfg.PublicListen) {
+			return nil, fmt.Errorf("FERRIC_AUTH=noauth is only allowed on a loopback listener, not %s", cfg.PublicListen)
+		}
+		return publicapi.NoAuth{}, nil
+	default:
+		keys, err := token.LoadKeys(cfg.OperatorKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("operator token keys (FERRIC_OPERATOR_KEYS_FILE): %w", err)
+		}
+		return publicapi.JWTAuth{Keys: keys, Issuer: cfg.TokenIssuer}, nil
+	}
+}

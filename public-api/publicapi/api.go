@@ -1,0 +1,31 @@
+// Package publicapi is Ferric's operator API: the subset of OpenStack Ironic's
+// v1 REST API that the baremetal CLI, gophercloud and Metal3 speak. Handlers
+// are thin: they bind and validate the request, call the conductor library
+// with the request's context and render the result or the error.
+package publicapi
+
+import (
+	"log/slog"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/shared/apierror"
+	"github.com/ferric-metal/ferric/shared/health"
+)
+
+// API holds the handlers' dependencies.
+type API struct {
+	conductor *conductor.Conductor
+	auth      Authenticator
+	db        health.Pinger
+	log       *slog.Logger
+}
+
+// New returns the operator API over c, authenticating callers with auth.
+func New(c *conductor.Conductor, auth Authenticator, db health.Pinger, log *slog.Logger) *API {
+	return &API{conductor: c, auth: auth, db: db, log: log}
+}
+
+// fail renders err in Ironic's format and stops the request.
+func (a *API) fail(c *gin.Context, err error) { apierror.Abort(c, a.log, err) }
