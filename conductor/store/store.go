@@ -147,7 +147,7 @@ var migrations embed.FS
 // Migrate brings db to the latest schema. Concurrent callers (several
 // programs started at once with auto-migrate) serialise on an advisory lock.
 func Migrate(ctx context.Context, db *sql.DB) error {
-	p, err := migrationProvider(db)
+	p, err := migrationProvider(db, true)
 	if err != nil {
 		return err
 	}
@@ -159,7 +159,7 @@ func Migrate(ctx context.Context, db *sql.DB) error {
 
 // PendingMigrations reports how many migrations have not been applied.
 func PendingMigrations(ctx context.Context, db *sql.DB) (int, error) {
-	p, err := migrationProvider(db)
+	p, err := migrationProvider(db, false) // a read: no need to queue behind a migrating process
 	if err != nil {
 		return 0, err
 	}
@@ -176,11 +176,16 @@ func PendingMigrations(ctx context.Context, db *sql.DB) (int, error) {
 	return n, nil
 }
 
-func migrationProvider(db *sql.DB) (*goose.Provider, error) {
-	locker, err := lock.NewPostgresSessionLocker()
-	if err != nil {
-		return nil, err
+func migrationProvider(db *sql.DB, locking bool) (*goose.Provider, error) {
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
+	if locking {
+		// Retry the advisory lock every second (goose waits 5 s between tries)
+		// for up to five minutes.
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	return goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"),
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	return goose.NewProvider(goose.DialectPostgres, db, mustSub(migrations, "migrations"), opts...)
 }

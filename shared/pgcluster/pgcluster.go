@@ -9,6 +9,8 @@ package pgcluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -77,6 +79,14 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, err
 	}
+	if c.cred != nil && !c.reachable(ctx, filepath.Dir(dir)) {
+		// A checkout under /root, say: keep the files where the postgres
+		// user can reach them and leave a symbolic link in dir's place.
+		if dir, err = relocate(dir, c.cred); err != nil {
+			return nil, err
+		}
+		c.Dir = dir
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -89,7 +99,7 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 		}
 	} else {
 		// A server left behind by a killed run would hold the directory.
-		_ = c.run(ctx, "pg_ctl", "-D", dir, "-m", "immediate", "-w", "stop")
+		_ = c.run(ctx, "pg_ctl", "-D", dir, "-m", "fast", "-w", "stop")
 	}
 	port, err := freePort()
 	if err != nil {
@@ -108,8 +118,17 @@ func (c *Cluster) URL(name string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, name)
 }
 
-// Stop shuts the server down at once; the data directory is kept.
+// Stop shuts the server down cleanly, writing everything to disk, so the
+// data survives to the next Start.
 func (c *Cluster) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	return c.run(ctx, "pg_ctl", "-D", c.Dir, "-m", "fast", "-w", "stop")
+}
+
+// Kill stops the server at once; recent writes may be lost. For throwaway
+// clusters.
+func (c *Cluster) Kill() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return c.run(ctx, "pg_ctl", "-D", c.Dir, "-m", "immediate", "-w", "stop")
@@ -127,6 +146,38 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 		return fmt.Errorf("%s: %w\n%s", name, err, bytes.TrimSpace(out.Bytes()))
 	}
 	return nil
+}
+
+// reachable reports whether the postgres user can enter dir.
+func (c *Cluster) reachable(ctx context.Context, dir string) bool {
+	cmd := exec.CommandContext(ctx, "test", "-x", dir)
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	return cmd.Run() == nil
+}
+
+// relocate moves the cluster of dir to a folder under /var/tmp named after
+// dir, linked from dir, and returns the folder.
+func relocate(dir string, cred *syscall.Credential) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	target := filepath.Join("/var/tmp", "ferric-pg-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.Chown(target, int(cred.Uid), int(cred.Gid)); err != nil {
+		return "", err
+	}
+	if existing, err := os.Readlink(abs); err == nil && existing == target {
+		return target, nil
+	}
+	if err := os.Symlink(target, abs); err != nil {
+		return "", fmt.Errorf("the postgres user cannot reach %s, and linking it to %s failed: %w", filepath.Dir(abs), target, err)
+	}
+	return target, nil
 }
 
 func (c *Cluster) chown(path string) error {

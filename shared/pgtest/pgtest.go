@@ -58,7 +58,7 @@ func run(m *testing.M, migrate func(ctx context.Context, db *sql.DB) error) int 
 			fmt.Fprintln(os.Stderr, "pgtest: cannot start a throwaway PostgreSQL:", err)
 			return 1
 		}
-		defer cluster.Stop()
+		defer cluster.Kill()
 		serverURL = cluster.URL("postgres")
 	}
 	template = fmt.Sprintf("ferric_tmpl_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
