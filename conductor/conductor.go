@@ -7,6 +7,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ferric-metal/ferric/drivers"
+	"github.com/ferric-metal/ferric/shared/fault"
 )
 
 // Options tune the conductor library's behaviour.
@@ -33,3 +34,5 @@ func New(db *sqlx.DB, reg *drivers.Registry, log *slog.Logger, opts Options) *Co
 
 // Drivers returns the driver registry.
 func (c *Conductor) Drivers() *drivers.Registry { return c.drivers }
+
+func faultInvalidState(msg string) error { return fault.New(fault.Invalid, "%s", msg) }

@@ -37,12 +37,28 @@ type Node struct {
 	Description          *string    `db:"description"`
 	CreatedAt            time.Time  `db:"created_at"`
 	UpdatedAt            *time.Time `db:"updated_at"`
+
+	// The exclusive lock (see lock.go). Reservation is only meaningful
+	// while ReservationExpiresAt is in the future.
+	Reservation          *string    `db:"reservation"`
+	ReservationExpiresAt *time.Time `db:"reservation_expires_at"`
+	LockToken            int64      `db:"lock_token"`
+	PowerSyncFailures    int        `db:"power_sync_failures"`
+}
+
+// LockHolder returns who holds the node's lock at now, or "".
+func (n *Node) LockHolder(now time.Time) string {
+	if n.Reservation == nil || n.ReservationExpiresAt == nil || !n.ReservationExpiresAt.After(now) {
+		return ""
+	}
+	return *n.Reservation
 }
 
 const nodeColumns = `id, uuid, name, driver, driver_info, driver_internal_info, properties,
 	instance_info, extra, instance_uuid, power_state, target_power_state, provision_state,
 	target_provision_state, provision_updated_at, maintenance, maintenance_reason, fault,
-	last_error, resource_class, conductor_group, owner, lessee, description, created_at, updated_at`
+	last_error, resource_class, conductor_group, owner, lessee, description, created_at, updated_at,
+	reservation, reservation_expires_at, lock_token, power_sync_failures`
 
 // CreateNode inserts n, filling in its ID, its UUID when empty and its
 // creation time.

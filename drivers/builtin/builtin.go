@@ -5,11 +5,13 @@ package builtin
 import (
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/drivers/fake"
+	"github.com/ferric-metal/ferric/drivers/ipmi"
 )
 
 // Registry returns a registry of every compiled-in driver, none enabled yet.
 func Registry() *drivers.Registry {
 	return drivers.NewRegistry(
 		fake.New(),
+		ipmi.New(),
 	)
 }
