@@ -45,6 +45,21 @@ type Config struct {
 	ConductorName string
 	ShutdownGrace time.Duration
 
+	OperatorWorkers    int
+	AgentWorkers       int
+	OperatorQueueLimit int
+	AgentQueueLimit    int
+	SyncCallWorkers    int
+	SyncCallTimeout    time.Duration
+	LockTTL            time.Duration
+
+	PowerSyncInterval    time.Duration
+	PowerSyncWorkers     int
+	PowerSyncTimeout     time.Duration
+	PowerSyncMaxFailures int
+	ForcePowerState      bool
+	CallbackTimeout      time.Duration
+
 	LogLevel  string
 	LogFormat string
 }
@@ -126,6 +141,45 @@ var Settings = []Setting{
 			c.ConductorName = v
 			return nil
 		}},
+	{Flag: "operator-workers", Default: "16", Programs: []string{Conductor},
+		Usage: "Tasks operators asked for (power, provisioning, async passthru) run at once per conductor.",
+		set:   func(c *Config, v string) (err error) { c.OperatorWorkers, err = parsePositive(v); return }},
+	{Flag: "agent-workers", Default: "16", Programs: []string{Conductor},
+		Usage: "Tasks triggered by agents (checkins) run at once per conductor; separate from operator work so a flood of one cannot starve the other.",
+		set:   func(c *Config, v string) (err error) { c.AgentWorkers, err = parsePositive(v); return }},
+	{Flag: "operator-queue-limit", Default: "1000", Programs: []string{PublicAPI},
+		Usage: "Operator tasks waiting for a worker beyond which new requests get 503 at once.",
+		set:   func(c *Config, v string) (err error) { c.OperatorQueueLimit, err = parsePositive(v); return }},
+	{Flag: "agent-queue-limit", Default: "10000", Programs: []string{AgentAPI},
+		Usage: "Agent-triggered tasks waiting for a worker beyond which checkins get 503 at once.",
+		set:   func(c *Config, v string) (err error) { c.AgentQueueLimit, err = parsePositive(v); return }},
+	{Flag: "sync-call-workers", Default: "8", Programs: []string{PublicAPI},
+		Usage: "Synchronous driver calls (boot device, synchronous passthru) served at once; more get 503 at once.",
+		set:   func(c *Config, v string) (err error) { c.SyncCallWorkers, err = parsePositive(v); return }},
+	{Flag: "sync-call-timeout", Default: "30s", Programs: []string{PublicAPI},
+		Usage: "Deadline of one synchronous driver call.",
+		set:   func(c *Config, v string) (err error) { c.SyncCallTimeout, err = parseDuration(v); return }},
+	{Flag: "lock-ttl", Default: "30s", Programs: []string{Conductor},
+		Usage: "Lease of a node's exclusive lock; renewed every third of it while a task runs. A dead conductor's locks free themselves after it.",
+		set:   func(c *Config, v string) (err error) { c.LockTTL, err = parseDuration(v); return }},
+	{Flag: "power-sync-interval", Default: "60s", Programs: []string{Conductor},
+		Usage: "How often every node's power state is read from its BMC (0 disables).",
+		set:   func(c *Config, v string) (err error) { c.PowerSyncInterval, err = parseDuration(v); return }},
+	{Flag: "power-sync-workers", Default: "16", Programs: []string{Conductor},
+		Usage: "BMC reads in flight at once during power sync, per conductor.",
+		set:   func(c *Config, v string) (err error) { c.PowerSyncWorkers, err = parsePositive(v); return }},
+	{Flag: "power-sync-timeout", Default: "30s", Programs: []string{Conductor},
+		Usage: "Deadline of one BMC read during power sync.",
+		set:   func(c *Config, v string) (err error) { c.PowerSyncTimeout, err = parseDuration(v); return }},
+	{Flag: "power-sync-max-failures", Default: "3", Programs: []string{Conductor},
+		Usage: "Failed power reads in a row after which a node gets fault \"power failure\".",
+		set:   func(c *Config, v string) (err error) { c.PowerSyncMaxFailures, err = parsePositive(v); return }},
+	{Flag: "force-power-state", Default: "false", Programs: []string{Conductor},
+		Usage: "When power sync finds a node in another power state than recorded, set the hardware back to the recorded state instead of recording the new one.",
+		set:   func(c *Config, v string) (err error) { c.ForcePowerState, err = parseBool(v); return }},
+	{Flag: "callback-timeout", Default: "30m", Programs: []string{Conductor},
+		Usage: "How long a node waits for its agent (wait call-back, clean wait, inspect wait) before it fails.",
+		set:   func(c *Config, v string) (err error) { c.CallbackTimeout, err = parseDuration(v); return }},
 	{Flag: "shutdown-grace", Default: "15s", Programs: allServers,
 		Usage: "How long a stopping program waits for in-flight requests and tasks.",
 		set:   func(c *Config, v string) (err error) { c.ShutdownGrace, err = parseDuration(v); return }},
