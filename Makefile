@@ -7,7 +7,8 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 PROGRAMS    := ferric-public-api=./public-api \
                ferric-agent-api=./agent-api \
                ferric-conductor=./conductor/cmd/ferric-conductor \
-               ferric=./conductor/cmd/ferric
+               ferric=./conductor/cmd/ferric \
+               ferric-redfish-sim=./drivers/redfish/redfishsim/ferric-redfish-sim
 
 .PHONY: help build run test bench lint clean clean-data
 

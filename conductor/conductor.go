@@ -1,7 +1,9 @@
 package conductor
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -10,29 +12,77 @@ import (
 	"github.com/ferric-metal/ferric/shared/fault"
 )
 
-// Options tune the conductor library's behaviour.
+// Options tune the conductor library. Zero values take the defaults noted.
 type Options struct {
+	// Name identifies this process as the holder of node locks and task
+	// claims. Default: "<program>@<host name>:<pid>".
+	Name string
 	// FastTrack lets agents look up nodes that are enroll, manageable or
 	// available (an agent already running on them), as Ironic's fast track.
 	FastTrack bool
+	// QueueLimits bounds the tasks waiting in each pool (PoolOperator,
+	// PoolAgent); enqueueing beyond it is fault.Unavailable (503). Zero or
+	// absent: unbounded.
+	QueueLimits map[string]int
+	// SyncCallWorkers bounds synchronous driver calls made while a client
+	// waits (boot device, synchronous passthru). Default 8.
+	SyncCallWorkers int
+	// SyncCallTimeout is the deadline of one synchronous driver call.
+	// Default 30 s.
+	SyncCallTimeout time.Duration
+	// LockTTL is the lease of a node lock, renewed every third of it.
+	// Default 30 s.
+	LockTTL time.Duration
+	// TaskLease is how long a claimed task stays claimed without renewal;
+	// renewed every third of it, so a dead conductor's tasks are recovered
+	// within about this time. Default 30 s.
+	TaskLease time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.Name == "" {
+		host, _ := os.Hostname()
+		o.Name = fmt.Sprintf("%s@%s:%d", "ferric", host, os.Getpid())
+	}
+	if o.SyncCallWorkers <= 0 {
+		o.SyncCallWorkers = 8
+	}
+	if o.SyncCallTimeout <= 0 {
+		o.SyncCallTimeout = 30 * time.Second
+	}
+	if o.LockTTL <= 0 {
+		o.LockTTL = 30 * time.Second
+	}
+	if o.TaskLease <= 0 {
+		o.TaskLease = 30 * time.Second
+	}
+	return o
 }
 
 // Conductor is the library both APIs and the conductor program use for every
 // read and state change. It is safe for concurrent use.
 type Conductor struct {
-	db      *sqlx.DB
-	drivers *drivers.Registry
-	log     *slog.Logger
-	opts    Options
-	now     func() time.Time
+	db       *sqlx.DB
+	drivers  *drivers.Registry
+	log      *slog.Logger
+	opts     Options
+	now      func() time.Time
+	syncPool chan struct{} // a slot per synchronous driver call in flight
 }
 
 // New returns a conductor over db using the enabled drivers of reg.
 func New(db *sqlx.DB, reg *drivers.Registry, log *slog.Logger, opts Options) *Conductor {
-	return &Conductor{db: db, drivers: reg, log: log, opts: opts, now: time.Now}
+	opts = opts.withDefaults()
+	return &Conductor{
+		db: db, drivers: reg, log: log, opts: opts, now: time.Now,
+		syncPool: make(chan struct{}, opts.SyncCallWorkers),
+	}
 }
 
 // Drivers returns the driver registry.
 func (c *Conductor) Drivers() *drivers.Registry { return c.drivers }
+
+// Name is the name this process holds locks and claims under.
+func (c *Conductor) Name() string { return c.opts.Name }
 
 func faultInvalidState(msg string) error { return fault.New(fault.Invalid, "%s", msg) }

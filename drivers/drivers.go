@@ -8,8 +8,11 @@
 // driver lacks, or a value it cannot handle, is ErrNotSupported.
 //
 // Every method takes a context whose deadline the driver must honour for all
-// network I/O. Errors must name the node and the operation and must never
-// contain a credential. Drivers are used concurrently for many nodes.
+// network I/O; the conductor always sets one, and a driver given none must
+// still bound its calls with a default of its own. Errors must name the node
+// and the operation and must never contain a credential. Drivers are used
+// concurrently for many nodes. A driver holding resources between calls
+// (cached connections) implements io.Closer; Registry.Close calls it.
 package drivers
 
 import (
@@ -102,13 +105,15 @@ type PowerReader interface {
 // PowerSetter changes the power state. Reaching a state the node is already
 // in is not an error ("power on" when on succeeds). timeout bounds soft
 // actions (zero: the driver's default); the call returns once the BMC has
-// accepted the action, or, for soft power off, once the node is off or the
-// timeout has passed.
+// accepted the action, or, for soft power off, once the node is off. A node
+// still on when the timeout passes is an error, and it is not forced off.
 type PowerSetter interface {
 	SetPowerState(ctx context.Context, n Node, action PowerAction, timeout time.Duration) error
 }
 
-// BootDeviceReader reads the boot device setting and lists the supported ones.
+// BootDeviceReader reads the boot device setting and lists the supported
+// ones. An empty device with a nil error means no override is set. Some BMCs
+// do not keep the persistent flag and report false.
 type BootDeviceReader interface {
 	BootDevice(ctx context.Context, n Node) (dev BootDevice, persistent bool, err error)
 	SupportedBootDevices(ctx context.Context, n Node) ([]BootDevice, error)
@@ -119,6 +124,20 @@ type BootDeviceReader interface {
 // driver cannot set is ErrNotSupported.
 type BootDeviceSetter interface {
 	SetBootDevice(ctx context.Context, n Node, dev BootDevice, persistent bool) error
+}
+
+// Inspector reads a node's hardware properties out of band, without a deploy
+// agent: keys such as cpus, memory_mb, local_gb, cpu_arch.
+type Inspector interface {
+	Inspect(ctx context.Context, n Node) (map[string]any, error)
+}
+
+// AgentlessProvisioner is implemented by drivers that can clean and deploy a
+// node without a deploy agent (the fake driver). When ProvisionsWithoutAgent
+// is false, or the interface is absent, the conductor boots the node into
+// the agent and waits for it to call back.
+type AgentlessProvisioner interface {
+	ProvisionsWithoutAgent(n Node) bool
 }
 
 // VendorMethod declares a vendor passthru method.

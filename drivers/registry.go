@@ -1,7 +1,9 @@
 package drivers
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 )
@@ -82,4 +84,16 @@ func (r *Registry) Get(name string) (Driver, bool) {
 func (r *Registry) Available(name string) (Driver, bool) {
 	d, ok := r.available[name]
 	return d, ok
+}
+
+// Close releases what drivers hold between calls (cached BMC connections),
+// for those that implement io.Closer. Call it when the program stops.
+func (r *Registry) Close() error {
+	var errs []error
+	for _, d := range r.available {
+		if c, ok := d.(io.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
 }

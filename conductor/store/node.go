@@ -118,10 +118,16 @@ func GetNodeByName(ctx context.Context, q Querier, name string) (*Node, error) {
 
 // GetNode returns the node named by ident, a UUID or a name.
 func GetNode(ctx context.Context, q Querier, ident string) (*Node, error) {
-	if _, err := uuid.Parse(ident); err == nil && len(ident) == 36 {
+	if looksLikeUUID(ident) {
 		return GetNodeByUUID(ctx, q, ident)
 	}
 	return GetNodeByName(ctx, q, ident)
+}
+
+// looksLikeUUID tells node UUIDs from names, which may not be UUID-shaped.
+func looksLikeUUID(ident string) bool {
+	_, err := uuid.Parse(ident)
+	return err == nil && len(ident) == 36
 }
 
 // DeleteNode removes the node and, through the foreign key, its ports.

@@ -6,6 +6,7 @@ import (
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/drivers/fake"
 	"github.com/ferric-metal/ferric/drivers/ipmi"
+	"github.com/ferric-metal/ferric/drivers/redfish"
 )
 
 // Registry returns a registry of every compiled-in driver, none enabled yet.
@@ -13,5 +14,6 @@ func Registry() *drivers.Registry {
 	return drivers.NewRegistry(
 		fake.New(),
 		ipmi.New(),
+		redfish.New(),
 	)
 }

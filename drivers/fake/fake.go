@@ -6,6 +6,8 @@
 //	fake_latency   a duration added to every BMC operation, e.g. "50ms"
 //	fake_fail      comma list of operations that fail: power, boot, vendor
 //	fake_power     initial power state: "power on" or "power off" (default)
+//	fake_agent     true: provisioning waits for a (simulated) deploy agent to
+//	               call back, as with real hardware; default false: instant
 package fake
 
 import (
@@ -35,12 +37,14 @@ type nodeState struct {
 func New() *Driver { return &Driver{nodes: map[string]*nodeState{}} }
 
 var (
-	_ drivers.Driver           = (*Driver)(nil)
-	_ drivers.PowerReader      = (*Driver)(nil)
-	_ drivers.PowerSetter      = (*Driver)(nil)
-	_ drivers.BootDeviceReader = (*Driver)(nil)
-	_ drivers.BootDeviceSetter = (*Driver)(nil)
-	_ drivers.NodeVendor       = (*Driver)(nil)
+	_ drivers.Driver               = (*Driver)(nil)
+	_ drivers.PowerReader          = (*Driver)(nil)
+	_ drivers.PowerSetter          = (*Driver)(nil)
+	_ drivers.BootDeviceReader     = (*Driver)(nil)
+	_ drivers.BootDeviceSetter     = (*Driver)(nil)
+	_ drivers.NodeVendor           = (*Driver)(nil)
+	_ drivers.Inspector            = (*Driver)(nil)
+	_ drivers.AgentlessProvisioner = (*Driver)(nil)
 )
 
 // Name implements drivers.Driver.
@@ -57,6 +61,7 @@ func (d *Driver) Properties() []drivers.Property {
 		{Name: "fake_latency", Description: "Delay added to every BMC operation, e.g. 50ms. Optional."},
 		{Name: "fake_fail", Description: "Comma list of operations that fail: power, boot, vendor. Optional."},
 		{Name: "fake_power", Description: "Initial power state: \"power on\" or \"power off\" (default). Optional."},
+		{Name: "fake_agent", Description: "true: inspection, cleaning and deployment wait for a deploy agent to call back. Optional."},
 	}
 }
 
@@ -79,6 +84,11 @@ func (d *Driver) ValidateInfo(info map[string]any) error {
 			default:
 				return &drivers.InfoError{Key: "fake_fail", Reason: fmt.Sprintf("unknown operation %q", op)}
 			}
+		}
+	}
+	if v, ok := info["fake_agent"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return &drivers.InfoError{Key: "fake_agent", Reason: "must be true or false"}
 		}
 	}
 	if v, ok := info["fake_power"]; ok && v != string(drivers.PowerOn) && v != string(drivers.PowerOff) {
@@ -189,6 +199,23 @@ func (d *Driver) SetBootDevice(ctx context.Context, n drivers.Node, dev drivers.
 	st := d.state(n)
 	st.boot, st.persistent = dev, persistent
 	return nil
+}
+
+// ProvisionsWithoutAgent implements drivers.AgentlessProvisioner.
+func (d *Driver) ProvisionsWithoutAgent(n drivers.Node) bool {
+	wait, _ := n.DriverInfo["fake_agent"].(bool)
+	return !wait
+}
+
+// Inspect implements drivers.Inspector with fixed, plausible hardware.
+func (d *Driver) Inspect(ctx context.Context, n drivers.Node) (map[string]any, error) {
+	if err := d.act(ctx, n, "power"); err != nil {
+		return nil, err
+	}
+	if !d.ProvisionsWithoutAgent(n) {
+		return nil, fmt.Errorf("fake inspect on node %s: out-of-band inspection disabled by fake_agent: %w", n.Label(), drivers.ErrNotSupported)
+	}
+	return map[string]any{"cpus": 8, "memory_mb": 32768, "local_gb": 480, "cpu_arch": "x86_64"}, nil
 }
 
 // VendorMethods implements drivers.NodeVendor.

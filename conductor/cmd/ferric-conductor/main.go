@@ -10,8 +10,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
+	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/startup"
 	"github.com/ferric-metal/ferric/shared/buildinfo"
 	"github.com/ferric-metal/ferric/shared/config"
@@ -42,13 +44,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	defer reg.Close()
 	db, err := startup.Database(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	log.Info("conductor started", "version", buildinfo.Version, "drivers", reg.EnabledNames())
-	<-ctx.Done()
-	log.Info("conductor stopping")
-	return nil
+
+	c := conductor.New(db, reg, log, conductor.Options{Name: cfg.ConductorName, LockTTL: cfg.LockTTL})
+	log.Info("conductor started", "version", buildinfo.Version, "drivers", reg.EnabledNames(),
+		"operator_workers", cfg.OperatorWorkers, "agent_workers", cfg.AgentWorkers)
+
+	// Workers and periodic work stop together: if one fails, the other is
+	// told to stop too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		errs[0] = c.RunWorkers(ctx, conductor.WorkerConfig{
+			Pools: map[string]int{conductor.PoolOperator: cfg.OperatorWorkers, conductor.PoolAgent: cfg.AgentWorkers},
+			Grace: cfg.ShutdownGrace,
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		defer cancel()
+		errs[1] = c.RunPeriodic(ctx, conductor.PeriodicConfig{
+			PowerSyncInterval:    cfg.PowerSyncInterval,
+			PowerSyncWorkers:     cfg.PowerSyncWorkers,
+			PowerSyncTimeout:     cfg.PowerSyncTimeout,
+			PowerSyncMaxFailures: cfg.PowerSyncMaxFailures,
+			ForcePowerState:      cfg.ForcePowerState,
+			CallbackTimeout:      cfg.CallbackTimeout,
+		})
+	}()
+	wg.Wait()
+	log.Info("conductor stopped")
+	return errors.Join(errs...)
 }

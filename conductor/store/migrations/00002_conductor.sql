@@ -22,6 +22,8 @@ CREATE TABLE tasks (
     kind             text        NOT NULL,
     pool             text        NOT NULL CHECK (pool IN ('operator', 'agent', 'periodic')),
     node_id          bigint      REFERENCES nodes (id) ON DELETE CASCADE,
+    -- The node's driver: only conductors serving it claim the task (NULL: any).
+    driver           text,
     args             jsonb       NOT NULL DEFAULT '{}',
     state            text        NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'done', 'failed')),
     attempt          integer     NOT NULL DEFAULT 0,

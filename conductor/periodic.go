@@ -1,0 +1,324 @@
+package conductor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/drivers"
+)
+
+// Conductors heartbeat every conductorHeartbeat and count as dead after
+// conductorDeadAfter without one (Ironic's 10 s and 60 s).
+const (
+	conductorHeartbeat = 10 * time.Second
+	conductorDeadAfter = 60 * time.Second
+)
+
+// PeriodicConfig configures RunPeriodic. Zero values take the defaults noted.
+type PeriodicConfig struct {
+	Group string // conductor group served; default ""
+
+	PowerSyncInterval    time.Duration // 0 disables power sync
+	PowerSyncWorkers     int           // BMC reads in flight; default 16
+	PowerSyncTimeout     time.Duration // per read; default 30 s
+	PowerSyncMaxFailures int           // reads failed in a row before fault; default 3
+	ForcePowerState      bool          // correct the hardware instead of the record
+
+	CallbackTimeout time.Duration // default 30 min
+	// CheckInterval is how often timeouts, orphans and dead conductors'
+	// tasks are looked for. Default 5 s.
+	CheckInterval time.Duration
+}
+
+func (p PeriodicConfig) withDefaults() PeriodicConfig {
+	if p.PowerSyncWorkers <= 0 {
+		p.PowerSyncWorkers = 16
+	}
+	if p.PowerSyncTimeout <= 0 {
+		p.PowerSyncTimeout = 30 * time.Second
+	}
+	if p.PowerSyncMaxFailures <= 0 {
+		p.PowerSyncMaxFailures = 3
+	}
+	if p.CallbackTimeout <= 0 {
+		p.CallbackTimeout = 30 * time.Minute
+	}
+	if p.CheckInterval <= 0 {
+		p.CheckInterval = 5 * time.Second
+	}
+	return p
+}
+
+// RunPeriodic registers this conductor, keeps it registered, and runs the
+// periodic work until ctx ends; then it unregisters. Every query claims its
+// share with SKIP LOCKED, so any number of conductors run it side by side
+// with no coordinator. It returns when all its goroutines have ended.
+func (c *Conductor) RunPeriodic(ctx context.Context, cfg PeriodicConfig) error {
+	cfg = cfg.withDefaults()
+	if err := store.RegisterConductor(ctx, c.db, c.opts.Name, c.drivers.EnabledNames(), cfg.Group); err != nil {
+		return fmt.Errorf("register conductor: %w", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := store.UnregisterConductor(uctx, c.db, c.opts.Name); err != nil {
+			c.log.Warn("unregistering conductor failed; it will show as dead", "error", err)
+		}
+	}()
+
+	var wg sync.WaitGroup
+	every := func(interval time.Duration, name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() { // ends when ctx ends
+			defer wg.Done()
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for {
+				if err := fn(ctx); err != nil && ctx.Err() == nil {
+					c.log.Warn("periodic work failed; will try again", "job", name, "error", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	every(conductorHeartbeat, "heartbeat", c.heartbeat(cfg.Group))
+	every(cfg.CheckInterval, "recover tasks", c.recoverTasks)
+	every(cfg.CheckInterval, "orphaned nodes", c.failOrphanedNodes)
+	every(min(cfg.CallbackTimeout/10, time.Minute), "callback timeouts", func(ctx context.Context) error {
+		return c.failTimedOutWaits(ctx, cfg.CallbackTimeout)
+	})
+	every(time.Hour, "task cleanup", func(ctx context.Context) error {
+		_, err := store.DeleteFinishedTasks(ctx, c.db, 24*time.Hour)
+		return err
+	})
+	if cfg.PowerSyncInterval > 0 {
+		every(max(time.Second, cfg.PowerSyncInterval/20), "power sync", func(ctx context.Context) error {
+			_, err := c.SyncPowerStates(ctx, cfg)
+			return err
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (c *Conductor) heartbeat(group string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := store.HeartbeatConductor(ctx, c.db, c.opts.Name)
+		if errors.Is(err, store.ErrNotFound) { // removed by someone: register again
+			return store.RegisterConductor(ctx, c.db, c.opts.Name, c.drivers.EnabledNames(), group)
+		}
+		return err
+	}
+}
+
+// recoverTasks takes over tasks whose conductor stopped renewing their lease
+// (it died or lost the database): retry-safe ones run again, others fail and
+// their node moves to the failed state of where it was.
+func (c *Conductor) recoverTasks(ctx context.Context) error {
+	tasks, err := store.ClaimExpiredTasks(ctx, c.db, c.opts.Name, 100, c.opts.TaskLease)
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		owner := "(unknown)"
+		if t.Owner != nil {
+			owner = *t.Owner
+		}
+		spec := taskSpecs[t.Kind]
+		msg := fmt.Sprintf("conductor %s stopped responding during the task", owner)
+		if spec.retrySafe && t.Attempt < t.MaxAttempts {
+			c.log.Warn("recovering a dead conductor's task; it will run again", "task_id", t.ID, "kind", t.Kind, "owner", owner)
+			err = store.RetryTask(ctx, c.db, t.ID, t.ClaimToken, 0, &msg)
+		} else {
+			c.log.Warn("recovering a dead conductor's task; it fails", "task_id", t.ID, "kind", t.Kind, "owner", owner)
+			c.giveUp(ctx, &t, errors.New(msg))
+			err = store.FinishTask(ctx, c.db, t.ID, t.ClaimToken, store.TaskFailed, &msg)
+		}
+		if err != nil && !errors.Is(err, store.ErrLeaseLost) {
+			return err
+		}
+	}
+	return nil
+}
+
+// failOrphanedNodes fails nodes left in a working state that no task will
+// ever continue. The grace of two task leases lets a task being recovered
+// run first.
+func (c *Conductor) failOrphanedNodes(ctx context.Context) error {
+	states := make([]string, 0, len(workStates))
+	for s := range workStates {
+		states = append(states, s)
+	}
+	sort.Strings(states)
+	return c.failStale(ctx, func(tx *sqlx.Tx) ([]store.StaleNode, error) {
+		return store.ClaimOrphanedNodes(ctx, tx, states, 2*c.opts.TaskLease, 100)
+	}, func(n store.StaleNode) string {
+		return fmt.Sprintf("The work of state %s was interrupted (its conductor stopped) and nothing resumed it.", n.ProvisionState)
+	})
+}
+
+// failTimedOutWaits fails nodes whose agent did not call back in time.
+func (c *Conductor) failTimedOutWaits(ctx context.Context, timeout time.Duration) error {
+	return c.failStale(ctx, func(tx *sqlx.Tx) ([]store.StaleNode, error) {
+		return store.ClaimTimedOutWaits(ctx, tx, waitStates, timeout, 100)
+	}, func(n store.StaleNode) string {
+		return fmt.Sprintf("Timeout reached while waiting for callback for node %s (%s for more than %s).", n.UUID, n.ProvisionState, timeout)
+	})
+}
+
+func (c *Conductor) failStale(ctx context.Context, claim func(*sqlx.Tx) ([]store.StaleNode, error), reason func(store.StaleNode) string) error {
+	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
+		nodes, err := claim(tx)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			failed := failedStates[n.ProvisionState]
+			target := n.Target
+			if stableStates[failed] {
+				target = nil
+			}
+			msg := reason(n)
+			if err := store.Transition(ctx, tx, n.ID, nil, n.ProvisionState, failed, target, &msg); err != nil {
+				return err
+			}
+			c.addHistory(ctx, tx, n.ID, "ERROR", "provision", msg, "")
+			c.log.Warn("node failed by periodic check", "node", n.UUID, "from", n.ProvisionState, "to", failed, "reason", msg)
+		}
+		return nil
+	})
+}
+
+// PowerSyncStats reports one round of power sync.
+type PowerSyncStats struct {
+	Read, Changed, Failed int
+}
+
+// SyncPowerStates reads the power state of every node due for it, in
+// batches claimed with SKIP LOCKED, with at most cfg.PowerSyncWorkers reads
+// in flight, until no node is due.
+func (c *Conductor) SyncPowerStates(ctx context.Context, cfg PeriodicConfig) (PowerSyncStats, error) {
+	cfg = cfg.withDefaults()
+	var stats PowerSyncStats
+	var mu sync.Mutex
+	batch := cfg.PowerSyncWorkers * 4
+	for ctx.Err() == nil {
+		nodes, err := store.ClaimPowerSync(ctx, c.db, c.drivers.EnabledNames(), cfg.Group, batch, cfg.PowerSyncInterval)
+		if err != nil || len(nodes) == 0 {
+			return stats, err
+		}
+		sem := make(chan struct{}, cfg.PowerSyncWorkers)
+		var wg sync.WaitGroup
+		for i := range nodes {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() { // bounded by sem; ends when the read times out at the latest
+				defer wg.Done()
+				defer func() { <-sem }()
+				outcome := c.syncOne(ctx, &nodes[i], cfg)
+				mu.Lock()
+				defer mu.Unlock()
+				stats.Read++
+				switch outcome {
+				case syncChanged:
+					stats.Changed++
+				case syncFailed:
+					stats.Failed++
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	return stats, ctx.Err()
+}
+
+type syncOutcome int
+
+const (
+	syncSame syncOutcome = iota
+	syncChanged
+	syncFailed
+)
+
+func (c *Conductor) syncOne(ctx context.Context, n *store.Node, cfg PeriodicConfig) syncOutcome {
+	drv, ok := c.drivers.Get(n.Driver)
+	reader, canRead := drv.(drivers.PowerReader)
+	if !ok || !canRead {
+		return syncSame
+	}
+	rctx, cancel := context.WithTimeout(ctx, cfg.PowerSyncTimeout)
+	state, err := reader.PowerState(rctx, driverNode(n))
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return syncSame // shutting down: not the BMC's fault
+		}
+		msg := fmt.Sprintf("Power state sync failed %d or more times in a row; last error: %v", cfg.PowerSyncMaxFailures, err)
+		count, werr := store.RecordPowerReadFailure(ctx, c.db, n.ID, cfg.PowerSyncMaxFailures, msg)
+		if werr != nil {
+			c.log.Warn("recording a power sync failure failed", "node", n.UUID, "error", werr)
+		} else if count == cfg.PowerSyncMaxFailures {
+			c.addHistory(ctx, c.db, n.ID, "ERROR", "power_sync", msg, "")
+		}
+		return syncFailed
+	}
+	recovered := n.Fault != nil && *n.Fault == "power failure"
+	drift := n.PowerState != nil && *n.PowerState != string(state)
+	if drift && cfg.ForcePowerState {
+		return c.forcePower(ctx, n, state)
+	}
+	if !drift && !recovered && n.PowerSyncFailures == 0 && n.PowerState != nil {
+		return syncSame // nothing to write
+	}
+	if err := store.RecordPowerRead(ctx, c.db, n.ID, string(state)); err != nil {
+		if !errors.Is(err, store.ErrStale) {
+			c.log.Warn("recording a power read failed", "node", n.UUID, "error", err)
+		}
+		return syncSame
+	}
+	if recovered {
+		c.addHistory(ctx, c.db, n.ID, "INFO", "power_sync", "BMC answers again; power failure fault cleared", "")
+	}
+	if drift {
+		c.addHistory(ctx, c.db, n.ID, "WARNING", "power_sync",
+			fmt.Sprintf("Power state changed outside Ferric: recorded %s, found %s", *n.PowerState, state), "")
+		return syncChanged
+	}
+	return syncSame
+}
+
+// forcePower sets the hardware back to the recorded power state.
+func (c *Conductor) forcePower(ctx context.Context, n *store.Node, found drivers.PowerState) syncOutcome {
+	drv, _ := c.drivers.Get(n.Driver)
+	setter, ok := drv.(drivers.PowerSetter)
+	if !ok {
+		return syncSame
+	}
+	lk, err := c.lockNode(ctx, n)
+	if err != nil {
+		return syncSame // someone is working on it; next round
+	}
+	defer c.release(lk)
+	action := drivers.ActionPowerOff
+	if *n.PowerState == string(drivers.PowerOn) {
+		action = drivers.ActionPowerOn
+	}
+	msg := fmt.Sprintf("Power state found %s, recorded %s: setting the hardware back (force power state)", found, *n.PowerState)
+	c.addHistory(ctx, c.db, n.ID, "WARNING", "power_sync", msg, "")
+	if err := setter.SetPowerState(lk.ctx, driverNode(n), action, 0); err != nil {
+		c.log.Warn("forcing power state failed", "node", n.UUID, "error", err)
+		return syncFailed
+	}
+	return syncChanged
+}

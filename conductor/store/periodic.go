@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// ClaimPowerSync takes up to batch nodes due for a power read, served by one
+// of drivers in the conductor group, and pushes their next due time
+// interval ahead. Nodes someone is working on (locked, or with a power
+// change pending) are skipped; SKIP LOCKED gives concurrent conductors
+// disjoint batches.
+func ClaimPowerSync(ctx context.Context, q Querier, drivers []string, group string, batch int, interval time.Duration) ([]Node, error) {
+	nodes := []Node{}
+	err := q.SelectContext(ctx, &nodes, `UPDATE nodes SET power_sync_due_at = now() + $4 * interval '1 millisecond'
+		WHERE id IN (
+			SELECT id FROM nodes
+			WHERE power_sync_due_at <= now() AND driver = ANY($1) AND conductor_group = $2
+			  AND (reservation IS NULL OR reservation_expires_at <= now())
+			  AND target_power_state IS NULL
+			ORDER BY power_sync_due_at
+			LIMIT $3
+			FOR UPDATE SKIP LOCKED)
+		RETURNING `+nodeColumns, pq.Array(drivers), group, batch, millis(interval))
+	return nodes, translate(err)
+}
+
+// RecordPowerRead stores a successful power read: the state, a reset
+// failure count and a cleared "power failure" fault. It writes nothing if
+// someone started working on the node since the claim (ErrStale).
+func RecordPowerRead(ctx context.Context, q Querier, nodeID int64, state string) error {
+	res, err := q.ExecContext(ctx, `UPDATE nodes
+		SET power_state = $2, power_sync_failures = 0,
+		    fault = CASE WHEN fault = 'power failure' THEN NULL ELSE fault END, updated_at = now()
+		WHERE id = $1 AND (reservation IS NULL OR reservation_expires_at <= now()) AND target_power_state IS NULL`,
+		nodeID, state)
+	return staleResult(res, err)
+}
+
+// RecordPowerReadFailure counts a failed read; at maxFailures in a row the
+// node gets fault "power failure" and lastError. It returns the count.
+func RecordPowerReadFailure(ctx context.Context, q Querier, nodeID int64, maxFailures int, lastError string) (int, error) {
+	var n int
+	err := q.GetContext(ctx, &n, `UPDATE nodes
+		SET power_sync_failures = power_sync_failures + 1,
+		    fault = CASE WHEN power_sync_failures + 1 >= $2 THEN 'power failure' ELSE fault END,
+		    last_error = CASE WHEN power_sync_failures + 1 >= $2 THEN $3 ELSE last_error END
+		WHERE id = $1
+		RETURNING power_sync_failures`, nodeID, maxFailures, lastError)
+	return n, translate(err)
+}
+
+// StaleNode is a node found stuck or timed out by a periodic check.
+type StaleNode struct {
+	ID             int64   `db:"id"`
+	UUID           string  `db:"uuid"`
+	ProvisionState string  `db:"provision_state"`
+	Target         *string `db:"target_provision_state"`
+}
+
+// ClaimTimedOutWaits locks up to limit nodes that have waited in one of
+// states for longer than timeout and whose lock is free. Call it in a
+// transaction and move the nodes before committing.
+func ClaimTimedOutWaits(ctx context.Context, q Querier, states []string, timeout time.Duration, limit int) ([]StaleNode, error) {
+	nodes := []StaleNode{}
+	err := q.SelectContext(ctx, &nodes, `SELECT id, uuid, provision_state, target_provision_state FROM nodes
+		WHERE provision_state = ANY($1) AND provision_updated_at < now() - $2 * interval '1 millisecond'
+		  AND (reservation IS NULL OR reservation_expires_at <= now())
+		ORDER BY provision_updated_at
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED`, pq.Array(states), millis(timeout), limit)
+	return nodes, translate(err)
+}
+
+// ClaimOrphanedNodes locks up to limit nodes left in one of states for
+// longer than grace with no task queued or running for them and their lock
+// free: work nobody will finish. Call it in a transaction.
+func ClaimOrphanedNodes(ctx context.Context, q Querier, states []string, grace time.Duration, limit int) ([]StaleNode, error) {
+	nodes := []StaleNode{}
+	err := q.SelectContext(ctx, &nodes, `SELECT id, uuid, provision_state, target_provision_state FROM nodes n
+		WHERE provision_state = ANY($1) AND provision_updated_at < now() - $2 * interval '1 millisecond'
+		  AND (reservation IS NULL OR reservation_expires_at <= now())
+		  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.node_id = n.id AND t.state IN ('queued', 'running'))
+		LIMIT $3
+		FOR UPDATE SKIP LOCKED`, pq.Array(states), millis(grace), limit)
+	return nodes, translate(err)
+}
