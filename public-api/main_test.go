@@ -81,7 +81,7 @@ func TestSchemaBehindIsRefusedUnlessAutoMigrate(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
 	db := sqlx.MustOpen("postgres", url)
-	if _, err := db.Exec(`DROP TABLE ports; DROP TABLE nodes; DROP TABLE goose_db_version`); err != nil {
+	if _, err := db.Exec(`DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

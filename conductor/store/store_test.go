@@ -169,7 +169,7 @@ func TestMigrationsFromScratch(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
-	if _, err := db.Exec(`DROP TABLE node_history, conductors, tasks, ports, nodes, goose_db_version`); err != nil {
+	if _, err := db.Exec(`DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
 		t.Fatal(err)
 	}
 	pending, err := store.PendingMigrations(ctx, db.DB)
