@@ -37,6 +37,12 @@ type Options struct {
 	// renewed every third of it, so a dead conductor's tasks are recovered
 	// within about this time. Default 30 s.
 	TaskLease time.Duration
+	// TaskTimeout, when set, replaces every task kind's deadline per
+	// attempt (15 min for power, 30 min for provisioning).
+	TaskTimeout time.Duration
+	// RetryBackoff is the delay before a retry-safe task's second attempt,
+	// doubled for each further one. Default 1 s.
+	RetryBackoff time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -55,6 +61,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.TaskLease <= 0 {
 		o.TaskLease = 30 * time.Second
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = time.Second
 	}
 	return o
 }

@@ -6,21 +6,25 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/fault"
 )
 
 // nodeLock is a held node lock whose lease is renewed in the background
-// until release. If renewal fails (the lease ran out, the database is gone
-// for longer than the lease), the lock's context is cancelled: work under it
-// must stop, and its fenced writes would be refused anyway.
+// until it is released. If renewal fails (the lease ran out, the database
+// was gone for longer than the lease), the lock's context is cancelled:
+// work under it must stop, and its fenced writes would be refused anyway.
 type nodeLock struct {
-	nodeID int64
-	token  int64
-	ctx    context.Context // cancelled when the lease is lost or released
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the renewer has exited
-	once   sync.Once
+	nodeID   int64
+	token    int64
+	ctx      context.Context // cancelled when the lease is lost or released
+	cancel   context.CancelFunc
+	stop     chan struct{} // closed to stop renewal
+	done     chan struct{} // closed when the renewer has exited
+	stopOnce sync.Once
+	released sync.Once
 }
 
 // fence makes store writes conditional on still holding this lock.
@@ -38,8 +42,8 @@ func (c *Conductor) lockNode(ctx context.Context, node *store.Node) (*nodeLock, 
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(ctx)
-	l := &nodeLock{nodeID: node.ID, token: token, ctx: lctx, cancel: cancel, done: make(chan struct{})}
-	go c.renewLock(l) // exits when l.ctx ends (release or lease lost)
+	l := &nodeLock{nodeID: node.ID, token: token, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	go c.renewLock(l) // exits on stop, lease loss or ctx end
 	return l, nil
 }
 
@@ -54,6 +58,8 @@ func (c *Conductor) renewLock(l *nodeLock) {
 	for {
 		select {
 		case <-l.ctx.Done():
+			return
+		case <-l.stop:
 			return
 		case <-tick.C:
 		}
@@ -72,11 +78,34 @@ func (c *Conductor) renewLock(l *nodeLock) {
 	}
 }
 
-// release stops the renewer and frees the lock. Safe to call twice.
+func (c *Conductor) stopRenewal(l *nodeLock) {
+	l.stopOnce.Do(func() { close(l.stop) })
+	<-l.done
+}
+
+// releaseWith makes the last write of the work under l and frees the lock
+// in the same transaction, so that nobody sees the node's final state while
+// its lock is still held (a client acting on it at once would get 409).
+func (c *Conductor) releaseWith(l *nodeLock, write func(tx *sqlx.Tx) error) error {
+	c.stopRenewal(l)
+	err := store.Transact(l.ctx, c.db, func(tx *sqlx.Tx) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		return store.ReleaseNodeLock(l.ctx, tx, l.nodeID, l.token)
+	})
+	if err == nil {
+		l.released.Do(l.cancel)
+	}
+	return err
+}
+
+// release stops the renewer and frees the lock, unless releaseWith did.
+// Safe to call twice.
 func (c *Conductor) release(l *nodeLock) {
-	l.once.Do(func() {
+	l.released.Do(func() {
+		c.stopRenewal(l)
 		l.cancel()
-		<-l.done
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := store.ReleaseNodeLock(ctx, c.db, l.nodeID, l.token); err != nil {

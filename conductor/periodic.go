@@ -130,10 +130,11 @@ func (c *Conductor) recoverTasks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range tasks {
+	for _, et := range tasks {
+		t := et.Task
 		owner := "(unknown)"
-		if t.Owner != nil {
-			owner = *t.Owner
+		if et.PreviousOwner != nil {
+			owner = *et.PreviousOwner
 		}
 		spec := taskSpecs[t.Kind]
 		msg := fmt.Sprintf("conductor %s stopped responding during the task", owner)

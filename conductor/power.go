@@ -108,11 +108,13 @@ func (c *Conductor) runPower(ctx context.Context, t *store.Task) error {
 			state = string(got)
 		}
 	}
-	if err := store.SetPowerState(ctx, c.db, node.ID, lk.fence(), &state, nil); err != nil {
-		return err
-	}
-	c.addHistory(ctx, c.db, node.ID, "INFO", "power", fmt.Sprintf("%s done; node is %s", action, state), "")
-	return nil
+	return c.releaseWith(lk, func(tx *sqlx.Tx) error {
+		if err := store.SetPowerState(ctx, tx, node.ID, lk.fence(), &state, nil); err != nil {
+			return err
+		}
+		c.addHistory(ctx, tx, node.ID, "INFO", "power", fmt.Sprintf("%s done; node is %s", action, state), "")
+		return nil
+	})
 }
 
 // giveUp records on the node that its task failed for good: a power change

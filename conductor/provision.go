@@ -173,17 +173,29 @@ func (r *provisionRun) fire(ctx context.Context, event Event, lastError *string)
 	if !ok {
 		return fmt.Errorf("internal: no transition from %s on %s", from, event)
 	}
-	if err := store.Transition(ctx, r.c.db, r.node.ID, r.lock.fence(), from, to, nullable(newTarget), lastError); err != nil {
+	severity, msg := "INFO", fmt.Sprintf("%s -> %s", from, to)
+	if lastError != nil {
+		severity, msg = "ERROR", *lastError
+	}
+	write := func(q store.Querier) error {
+		if err := store.Transition(ctx, q, r.node.ID, r.lock.fence(), from, to, nullable(newTarget), lastError); err != nil {
+			return err
+		}
+		r.c.addHistory(ctx, q, r.node.ID, severity, "provision", msg, "")
+		return nil
+	}
+	var err error
+	if workStates[to] {
+		err = write(r.c.db)
+	} else { // the task ends here: the lock goes with the last write
+		err = r.c.releaseWith(r.lock, func(tx *sqlx.Tx) error { return write(tx) })
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrStale) {
 			return fmt.Errorf("node %s changed underneath (lock lost or state moved): %w", r.node.UUID, err)
 		}
 		return err
 	}
-	severity, msg := "INFO", fmt.Sprintf("%s -> %s", from, to)
-	if lastError != nil {
-		severity, msg = "ERROR", *lastError
-	}
-	r.c.addHistory(ctx, r.c.db, r.node.ID, severity, "provision", msg, "")
 	r.node.ProvisionState, r.node.TargetProvisionState = to, nullable(newTarget)
 	return nil
 }

@@ -54,7 +54,11 @@ func (c *Conductor) enqueue(ctx context.Context, q store.Querier, pool, kind str
 		}
 	}
 	spec := taskSpecs[kind]
-	t := &store.Task{Kind: kind, Pool: pool, Args: args, MaxAttempts: spec.maxAttempts, TimeoutMS: int(spec.timeout.Milliseconds())}
+	timeout := spec.timeout
+	if c.opts.TaskTimeout > 0 {
+		timeout = c.opts.TaskTimeout
+	}
+	t := &store.Task{Kind: kind, Pool: pool, Args: args, MaxAttempts: spec.maxAttempts, TimeoutMS: int(timeout.Milliseconds())}
 	if node != nil {
 		t.NodeID, t.Driver = &node.ID, &node.Driver
 	}

@@ -142,7 +142,7 @@ func (c *Conductor) runTask(ctx context.Context, t store.Task) {
 	case ctx.Err() != nil && spec.retrySafe:
 		outcome = store.RetryTask(wctx, c.db, t.ID, t.ClaimToken, 0, strPtr("conductor stopped"))
 	case spec.retrySafe && isRetryable(err) && t.Attempt < t.MaxAttempts:
-		delay := time.Duration(1<<min(t.Attempt, 6)) * time.Second
+		delay := c.opts.RetryBackoff << min(t.Attempt-1, 6)
 		log.Warn("task failed; will retry", "error", err, "retry_in", delay)
 		outcome = store.RetryTask(wctx, c.db, t.ID, t.ClaimToken, delay, strPtr(err.Error()))
 	default:

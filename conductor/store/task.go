@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -116,20 +117,28 @@ func SnoozeTask(ctx context.Context, q Querier, id, token int64, delay time.Dura
 	return leaseResult(res, err)
 }
 
+// ExpiredTask is a task taken over from a conductor that stopped renewing
+// its lease; PreviousOwner is that conductor.
+type ExpiredTask struct {
+	Task
+	PreviousOwner *string `db:"previous_owner"`
+}
+
 // ClaimExpiredTasks takes up to n running tasks whose lease ran out (their
 // conductor died or lost the database) for owner to recover, bumping their
 // claim token so the old owner can no longer finish them.
-func ClaimExpiredTasks(ctx context.Context, q Querier, owner string, n int, lease time.Duration) ([]Task, error) {
-	tasks := []Task{}
-	err := q.SelectContext(ctx, &tasks, `UPDATE tasks
-		SET owner = $1, claim_token = claim_token + 1, lease_expires_at = now() + $3 * interval '1 millisecond'
-		WHERE id IN (
-			SELECT id FROM tasks
+func ClaimExpiredTasks(ctx context.Context, q Querier, owner string, n int, lease time.Duration) ([]ExpiredTask, error) {
+	tasks := []ExpiredTask{}
+	err := q.SelectContext(ctx, &tasks, `WITH expired AS (
+			SELECT id, owner AS previous_owner FROM tasks
 			WHERE state = 'running' AND lease_expires_at <= now()
 			ORDER BY lease_expires_at
 			LIMIT $2
 			FOR UPDATE SKIP LOCKED)
-		RETURNING `+taskColumns, owner, n, millis(lease))
+		UPDATE tasks t
+		SET owner = $1, claim_token = t.claim_token + 1, lease_expires_at = now() + $3 * interval '1 millisecond'
+		FROM expired WHERE t.id = expired.id
+		RETURNING `+prefixed("t.", taskColumns)+`, expired.previous_owner`, owner, n, millis(lease))
 	return tasks, translate(err)
 }
 
@@ -150,4 +159,13 @@ func GetTask(ctx context.Context, q Querier, id int64) (*Task, error) {
 		return nil, translate(err)
 	}
 	return &t, nil
+}
+
+// prefixed qualifies each column of a column list with prefix.
+func prefixed(prefix, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = prefix + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -52,6 +52,7 @@ type Config struct {
 	SyncCallWorkers    int
 	SyncCallTimeout    time.Duration
 	LockTTL            time.Duration
+	TaskLease          time.Duration
 
 	PowerSyncInterval    time.Duration
 	PowerSyncWorkers     int
@@ -162,6 +163,9 @@ var Settings = []Setting{
 	{Flag: "lock-ttl", Default: "30s", Programs: []string{Conductor},
 		Usage: "Lease of a node's exclusive lock; renewed every third of it while a task runs. A dead conductor's locks free themselves after it.",
 		set:   func(c *Config, v string) (err error) { c.LockTTL, err = parseDuration(v); return }},
+	{Flag: "task-lease", Default: "30s", Programs: []string{Conductor},
+		Usage: "Lease of a claimed task, renewed every third of it; a dead conductor's tasks are taken over after it.",
+		set:   func(c *Config, v string) (err error) { c.TaskLease, err = parseDuration(v); return }},
 	{Flag: "power-sync-interval", Default: "60s", Programs: []string{Conductor},
 		Usage: "How often every node's power state is read from its BMC (0 disables).",
 		set:   func(c *Config, v string) (err error) { c.PowerSyncInterval, err = parseDuration(v); return }},

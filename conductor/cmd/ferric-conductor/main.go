@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer db.Close()
 
-	c := conductor.New(db, reg, log, conductor.Options{Name: cfg.ConductorName, LockTTL: cfg.LockTTL})
+	c := conductor.New(db, reg, log, conductor.Options{Name: cfg.ConductorName, LockTTL: cfg.LockTTL, TaskLease: cfg.TaskLease})
 	log.Info("conductor started", "version", buildinfo.Version, "drivers", reg.EnabledNames(),
 		"operator_workers", cfg.OperatorWorkers, "agent_workers", cfg.AgentWorkers)
 

@@ -1,0 +1,232 @@
+package conductor_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/drivers"
+)
+
+func syncCfg() conductor.PeriodicConfig {
+	return conductor.PeriodicConfig{PowerSyncInterval: time.Hour, PowerSyncWorkers: 8, PowerSyncTimeout: time.Second, PowerSyncMaxFailures: 3}
+}
+
+// makeDue makes every node due for a power read now.
+func (e *env) makeDue() {
+	e.t.Helper()
+	if _, err := e.db.Exec(`UPDATE nodes SET power_sync_due_at = now() - interval '1 second'`); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestPowerSyncRecordsDriftFaultsAndRecovery(t *testing.T) {
+	t.Parallel()
+	drv := newCountingDriver(0)
+	e := newEnv(t, drv)
+	c := e.conductor("c1")
+	ctx := context.Background()
+	n, err := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("synced"), Driver: "counting"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// First read records the state.
+	if _, err := c.SyncPowerStates(ctx, syncCfg()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(n.UUID); deref(got.PowerState) != "power off" {
+		t.Fatalf("first sync recorded %s", deref(got.PowerState))
+	}
+	// Someone powers the node on behind our back: drift is recorded.
+	drv.setPower(n.UUID, drivers.PowerOn)
+	e.makeDue()
+	stats, err := c.SyncPowerStates(ctx, syncCfg())
+	if err != nil || stats.Changed != 1 {
+		t.Fatalf("drift round: %+v %v", stats, err)
+	}
+	if got := e.get(n.UUID); deref(got.PowerState) != "power on" {
+		t.Errorf("drift not recorded: %s", deref(got.PowerState))
+	}
+	// The BMC stops answering: after three failed rounds, a fault.
+	drv.failRead.Store(true)
+	for round := 1; round <= 3; round++ {
+		e.makeDue()
+		if _, err := c.SyncPowerStates(ctx, syncCfg()); err != nil {
+			t.Fatal(err)
+		}
+		got := e.get(n.UUID)
+		if round < 3 && got.Fault != nil {
+			t.Fatalf("fault after %d failures", round)
+		}
+		if round == 3 && (deref(got.Fault) != "power failure" || !strings.Contains(deref(got.LastError), "BMC unreachable")) {
+			t.Fatalf("after 3 failures: fault %s last_error %s", deref(got.Fault), deref(got.LastError))
+		}
+	}
+	// It answers again: the fault clears.
+	drv.failRead.Store(false)
+	e.makeDue()
+	if _, err := c.SyncPowerStates(ctx, syncCfg()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.get(n.UUID); got.Fault != nil || got.PowerSyncFailures != 0 {
+		t.Errorf("not recovered: fault %s failures %d", deref(got.Fault), got.PowerSyncFailures)
+	}
+	history, _ := store.NodeHistory(ctx, e.db, n.ID)
+	var kinds []string
+	for _, h := range history {
+		kinds = append(kinds, h.Severity)
+	}
+	if strings.Join(kinds, ",") != "WARNING,ERROR,INFO" {
+		t.Errorf("history severities %v, want drift warning, fault error, recovery info", kinds)
+	}
+}
+
+// TestPowerSyncForcesRecordedState: with force on, the hardware is set back.
+func TestPowerSyncForcesRecordedState(t *testing.T) {
+	t.Parallel()
+	drv := newCountingDriver(0)
+	e := newEnv(t, drv)
+	c := e.conductor("c1")
+	ctx := context.Background()
+	n, _ := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("forced"), Driver: "counting"})
+	if _, err := e.db.Exec(`UPDATE nodes SET power_state = 'power off' WHERE id = $1`, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	drv.setPower(n.UUID, drivers.PowerOn)
+	cfg := syncCfg()
+	cfg.ForcePowerState = true
+	if _, err := c.SyncPowerStates(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := drv.PowerState(ctx, drivers.Node{UUID: n.UUID}); p != drivers.PowerOff {
+		t.Errorf("hardware left %s; force should power it off", p)
+	}
+	if got := e.get(n.UUID); deref(got.PowerState) != "power off" {
+		t.Errorf("record changed to %s", deref(got.PowerState))
+	}
+}
+
+// TestPowerSyncSharedByConductors: two conductors syncing at once read each
+// node exactly once in a round.
+func TestPowerSyncSharedByConductors(t *testing.T) {
+	t.Parallel()
+	drv := newCountingDriver(5 * time.Millisecond)
+	e := newEnv(t, drv)
+	if _, err := e.db.Exec(`INSERT INTO nodes (uuid, name, driver, provision_state)
+		SELECT gen_random_uuid(), 'n' || i, 'counting', 'enroll' FROM generate_series(1, 300) i`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stats := make([]conductor.PowerSyncStats, 2)
+	for i, name := range []string{"c1", "c2"} {
+		c := e.conductor(name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := c.SyncPowerStates(context.Background(), syncCfg())
+			if err != nil {
+				t.Error(err)
+			}
+			stats[i] = s
+		}()
+	}
+	wg.Wait()
+	_, reads := drv.counts()
+	if len(reads) != 300 {
+		t.Fatalf("%d nodes read, want 300", len(reads))
+	}
+	for u, r := range reads {
+		if r != 1 {
+			t.Errorf("node %s read %d times in one round", u, r)
+		}
+	}
+	if stats[0].Read+stats[1].Read != 300 || stats[0].Read == 0 || stats[1].Read == 0 {
+		t.Errorf("round split %d + %d; both conductors should share 300", stats[0].Read, stats[1].Read)
+	}
+}
+
+// TestCallbackTimeout: a node whose agent never calls back fails.
+func TestCallbackTimeout(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.conductor("c1")
+	n := e.node(c, "silent", map[string]any{"fake_agent": true})
+	if _, err := e.db.Exec(`UPDATE nodes SET provision_state = 'clean wait', target_provision_state = 'available',
+		provision_updated_at = now() - interval '1 hour' WHERE id = $1`, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	fresh := e.node(c, "patient", map[string]any{"fake_agent": true})
+	if _, err := e.db.Exec(`UPDATE nodes SET provision_state = 'wait call-back', target_provision_state = 'active',
+		provision_updated_at = now() WHERE id = $1`, fresh.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.start(c, conductor.PeriodicConfig{CallbackTimeout: 30 * time.Minute})
+	got := e.waitState(n.UUID, conductor.StateCleanFailed)
+	if !strings.Contains(deref(got.LastError), "Timeout reached while waiting for callback") || deref(got.TargetProvisionState) != "available" {
+		t.Errorf("timed out node: last_error %s target %s", deref(got.LastError), deref(got.TargetProvisionState))
+	}
+	if still := e.get(fresh.UUID); still.ProvisionState != conductor.StateWaitCallback {
+		t.Errorf("a node within its timeout was failed: %s", still.ProvisionState)
+	}
+}
+
+// TestDeadConductorsTasksRecovered: tasks claimed by a conductor that then
+// vanished are taken over once their lease runs out: a power task runs
+// again, a provisioning task fails its node with a reason.
+func TestDeadConductorsTasksRecovered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.conductor("survivor")
+	e.register("survivor")
+	ctx := context.Background()
+	power := e.node(c, "power", nil)
+	deploy := e.node(c, "deploy", nil)
+	if _, err := e.db.Exec(`UPDATE nodes SET provision_state = 'available' WHERE id = $1`, deploy.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ChangePowerState(ctx, power.UUID, conductor.PowerRequest{Target: "power on"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ChangeProvisionState(ctx, deploy.UUID, conductor.ProvisionRequest{Target: "active"}); err != nil {
+		t.Fatal(err)
+	}
+	// "ghost" claims both and dies holding them (and the deploy node's lock).
+	claimed, err := store.ClaimTasks(ctx, e.db, conductor.PoolOperator, "ghost", []string{"fake"}, 10, 200*time.Millisecond)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("ghost claimed %d: %v", len(claimed), err)
+	}
+	if _, err := store.AcquireNodeLock(ctx, e.db, deploy.ID, "ghost", 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	e.start(c, conductor.PeriodicConfig{})
+
+	got := e.waitState(deploy.UUID, conductor.StateDeployFailed)
+	if !strings.Contains(deref(got.LastError), "ghost") {
+		t.Errorf("deploy failed without naming the dead conductor: %s", deref(got.LastError))
+	}
+	e.waitFor(10*time.Second, "power task re-run", func() bool {
+		return deref(e.get(power.UUID).PowerState) == "power on"
+	})
+	var rows []struct {
+		Kind    string `db:"kind"`
+		State   string `db:"state"`
+		Attempt int    `db:"attempt"`
+		Owner   string `db:"owner"`
+	}
+	_ = e.db.Select(&rows, `SELECT kind, state, attempt, owner FROM tasks ORDER BY kind`)
+	want := "power done 2 survivor|provision failed 1 survivor"
+	var have []string
+	for _, r := range rows {
+		have = append(have, fmt.Sprintf("%s %s %d %s", r.Kind, r.State, r.Attempt, r.Owner))
+	}
+	if strings.Join(have, "|") != want {
+		t.Errorf("tasks after recovery: %v, want %s", have, want)
+	}
+}
