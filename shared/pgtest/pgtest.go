@@ -110,6 +110,10 @@ func NewDB(t testing.TB) *sqlx.DB {
 	if err != nil {
 		t.Fatalf("pgtest: open: %v", err)
 	}
+	// Like store.Open: keep connections instead of reopening one per query
+	// (database/sql keeps only two idle by default).
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
 	t.Cleanup(func() { db.Close() }) // runs before the drop: cleanups are LIFO
 	return db
 }
