@@ -1,0 +1,104 @@
+// Package conductor is the library through which every read and state change
+// in Ferric goes. The operator API and the agent API call it while serving
+// requests; the ferric-conductor program runs its workers (RunWorkers) and
+// periodic work (RunPeriodic). All state is in PostgreSQL: processes are
+// stateless and any number of each can run against one database.
+//
+// # Provision states
+//
+// A node's provision state follows Ironic's state machine, written as one
+// table (transitions in states.go). Operators ask for events (manage,
+// provide, inspect, deploy, rebuild, delete, clean, abort); the conductor
+// raises done, wait, resume and fail as the work progresses:
+//
+//	enroll --manage--> verifying --done--> manageable
+//	manageable --inspect--> inspecting --done--> manageable        (--wait--> inspect wait)
+//	manageable --provide--> cleaning --done--> available           (--wait--> clean wait)
+//	available --deploy--> deploying --done--> active               (--wait--> wait call-back)
+//	active --delete--> deleting --clean--> cleaning --done--> available
+//	any work or wait state --fail--> its failed state (deploy failed, clean failed...)
+//
+// Stable states (enroll, manageable, available, active, error) clear
+// target_provision_state; failed states keep it and last_error says why.
+//
+// A request (ChangeProvisionState, ChangePowerState, an asynchronous vendor
+// method) is one transaction: the node's row is locked (SELECT ... FOR
+// UPDATE), the request is checked against the table and the node's lock,
+// the first transition and target_* fields are written, and a task row is
+// inserted to continue the work. When the API answers 202, the new state is
+// committed and the work cannot be lost.
+//
+// # Node locks
+//
+// A node's exclusive lock is a lease on its row: reservation (the holder),
+// reservation_expires_at, and lock_token, a fencing token incremented at
+// every acquisition. Taking a held lock fails at once (fault.Locked, 409
+// naming the holder): nobody queues behind a lock. The holder renews the
+// lease every third of its length while it works; every write it makes
+// under the lock carries the token and requires an unexpired lease
+// (store.Fence), so a holder that lost its lease, because it stalled or
+// was cut off from the database, can no longer write even if it does not
+// know yet. Its work is cancelled as soon as a renewal fails. The last write
+// of a task and the release of the lock commit together, so no client sees
+// a finished node that is still locked. Shared (read) access takes no lock.
+//
+// # Durable tasks
+//
+// Work that outlives a request is a row in the tasks table, inserted in the
+// transaction that causes it. Conductors claim due tasks in batches with
+// UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED), which gives
+// concurrent conductors disjoint tasks without waiting on each other. A
+// claimed task carries a lease and a claim token like a node lock: the
+// runner renews it, and finishing or retrying a task is conditional on the
+// token, so a task is never run by two conductors at once and a stale
+// runner cannot record an outcome.
+//
+// Tasks run in bounded pools, one set of workers per pool per conductor:
+// operator (power, provisioning, asynchronous passthru) and agent (work an
+// agent's checkin resumes). A flood in one pool cannot take the other's
+// workers. Each pool's queue has a limit; beyond it, requests are refused at
+// once with fault.Unavailable (503) instead of piling up. Synchronous driver
+// calls made while a client waits (boot device, synchronous passthru) run
+// in a separate small pool in the calling process, with a deadline each,
+// and are refused with 503 when it is full.
+//
+// # Failure handling
+//
+//   - A driver call that fails or exceeds the task's deadline: power
+//     actions, which are idempotent, are retried with exponential backoff up
+//     to their attempt limit; provisioning moves the node to the failed state
+//     of where it was, with last_error. Either way the node lock is released.
+//   - A task waiting for a locked node is snoozed (queued again shortly)
+//     without counting an attempt.
+//   - A conductor that dies (SIGKILL, lost host, lost database): its task
+//     leases expire; any conductor's periodic recovery claims the expired
+//     tasks (SKIP LOCKED), bumping their claim tokens so the dead owner
+//     could not finish them even if it came back. Retry-safe tasks run
+//     again; others fail and move their node to the failed state with a
+//     last_error naming the dead conductor. Its node leases expire too, so
+//     the nodes are free again.
+//   - A node left in a working state with no task for it (its work was
+//     interrupted in a way no task records) is failed by a periodic check
+//     after two task leases.
+//   - An agent that never calls back: nodes waiting longer than the callback
+//     timeout move to their failed state.
+//   - The database unreachable: workers and periodic jobs log, back off (up
+//     to 5 s) and resume; because every step is a transaction, nothing is
+//     half-written, and leases that expired meanwhile are recovered as above.
+//   - A stopping conductor stops claiming, lets running tasks finish within
+//     its grace period, then cancels them: retry-safe ones are queued again at
+//     once, others fail their node as above.
+//
+// # Periodic work
+//
+// RunPeriodic registers the conductor (name, drivers, group) with a
+// heartbeat every 10 s (dead after 60 s), and runs: task recovery, orphaned
+// and timed-out node checks, finished-task cleanup, and power state sync.
+// Power sync claims batches of due nodes with SKIP LOCKED, pushing each
+// node's next due time one interval ahead, and reads them with bounded
+// concurrency and a per-read timeout; drift is recorded in the node's
+// history (or, with ForcePowerState, the hardware is set back), and a node
+// whose BMC fails PowerSyncMaxFailures reads in a row gets fault "power
+// failure" until it answers again. Any number of conductors share all of it
+// without a coordinator.
+package conductor
