@@ -211,8 +211,10 @@ func TestDeadConductorsTasksRecovered(t *testing.T) {
 	if !strings.Contains(deref(got.LastError), "ghost") {
 		t.Errorf("deploy failed without naming the dead conductor: %s", deref(got.LastError))
 	}
-	e.waitFor(10*time.Second, "power task re-run", func() bool {
-		return deref(e.get(power.UUID).PowerState) == "power on"
+	e.waitFor(10*time.Second, "power task re-run to the end", func() bool {
+		var open int
+		_ = e.db.Get(&open, `SELECT count(*) FROM tasks WHERE state IN ('queued', 'running')`)
+		return open == 0 && deref(e.get(power.UUID).PowerState) == "power on"
 	})
 	var rows []struct {
 		Kind    string `db:"kind"`
