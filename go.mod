@@ -12,6 +12,7 @@ require (
 	github.com/lib/pq v1.12.3
 	github.com/pressly/goose/v3 v3.29.0
 	github.com/stmcginnis/gofish v0.23.0
+	golang.org/x/time v0.14.0
 )
 
 require (

@@ -4,10 +4,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"github.com/ferric-metal/ferric/shared/buildinfo"
 	"github.com/ferric-metal/ferric/shared/config"
 	"github.com/ferric-metal/ferric/shared/httpserver"
+	"github.com/ferric-metal/ferric/shared/token"
 )
 
 func main() {
@@ -42,11 +45,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log = log.With("program", config.AgentAPI)
+	keys, err := token.LoadKeys(cfg.AgentKeysFile)
+	if err != nil {
+		return fmt.Errorf("agent token keys (FERRIC_AGENT_KEYS_FILE): %w", err)
+	}
+	rules, err := conductor.ParseDiscoveryRules(cfg.DiscoveryRules)
+	if err != nil {
+		return fmt.Errorf("FERRIC_DISCOVERY_RULES: %w", err)
+	}
+	var allowed []netip.Prefix
+	for _, s := range cfg.AgentAllowedCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("FERRIC_AGENT_ALLOWED_CIDRS: %w", err)
+		}
+		allowed = append(allowed, p.Masked())
+	}
+	tlsConfig, err := serverTLS(cfg.AgentTLSCertFile, cfg.AgentTLSKeyFile)
+	if err != nil {
+		return err
+	}
 	ln, err := startup.Listen(cfg.AgentListen)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
 	db, err := startup.Database(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -54,8 +80,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer db.Close()
 
 	// No drivers: this process never talks to a BMC.
-	c := conductor.New(db, drivers.NewRegistry(), log, conductor.Options{FastTrack: cfg.FastTrack})
-	api := agentapi.New(c, db, log)
-	log.Info("serving agent API", "addr", ln.Addr().String(), "version", buildinfo.Version)
-	return httpserver.Serve(ctx, ln, api.Handler(), httpserver.DefaultTimeouts, cfg.ShutdownGrace, log)
+	c := conductor.New(db, drivers.NewRegistry(), log, conductor.Options{
+		FastTrack:   cfg.FastTrack,
+		QueueLimits: map[string]int{conductor.PoolAgent: cfg.AgentQueueLimit},
+	})
+	agents, err := conductor.NewAgents(c, conductor.AgentOptions{
+		Keys: keys, Issuer: cfg.TokenIssuer, TokenTTL: cfg.AgentTokenTTL, CheckinInterval: cfg.AgentCheckinInterval,
+		Discovery: conductor.DiscoveryOptions{Enabled: cfg.Discovery, Rules: rules,
+			QuotaPerSource: cfg.DiscoveryQuota, QuotaWindow: cfg.DiscoveryQuotaWindow},
+	})
+	if err != nil {
+		return err
+	}
+	defer agents.Close()
+	api, err := agentapi.New(agents, db, log, agentapi.Options{
+		AllowedSources: allowed, TrustedProxies: cfg.AgentTrustedProxies,
+		RateLimit: cfg.AgentRateLimit, MaxInFlight: cfg.AgentMaxInFlight,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("serving agent API", "addr", ln.Addr().String(), "tls", tlsConfig != nil,
+		"discovery", cfg.Discovery, "version", buildinfo.Version)
+	return httpserver.Serve(ctx, ln, api.Handler(), agentapi.ServerTimeouts, cfg.ShutdownGrace, log)
+}
+
+// serverTLS loads the agent listener's certificate, if one is configured.
+func serverTLS(certFile, keyFile string) (*tls.Config, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("TLS needs both FERRIC_AGENT_TLS_CERT_FILE and FERRIC_AGENT_TLS_KEY_FILE")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/shared/fault"
 )
 
@@ -33,16 +34,23 @@ func (l *nodeLock) fence() *store.Fence { return &store.Fence{Token: l.token} }
 // lockNode takes a node's exclusive lock at once or fails with
 // fault.Locked naming the holder.
 func (c *Conductor) lockNode(ctx context.Context, node *store.Node) (*nodeLock, error) {
-	token, err := store.AcquireNodeLock(ctx, c.db, node.ID, c.opts.Name, c.opts.LockTTL)
+	l, err := c.lockNodeID(ctx, node.ID)
 	var le *store.LockedError
 	if errors.As(err, &le) {
 		return nil, nodeLocked(node.UUID, le.Holder)
 	}
+	return l, err
+}
+
+// lockNodeID takes a node's exclusive lock at once or fails with
+// *store.LockedError.
+func (c *Conductor) lockNodeID(ctx context.Context, nodeID int64) (*nodeLock, error) {
+	token, err := store.AcquireNodeLock(ctx, c.db, nodeID, c.opts.Name, c.opts.LockTTL)
 	if err != nil {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(ctx)
-	l := &nodeLock{nodeID: node.ID, token: token, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &nodeLock{nodeID: nodeID, token: token, ctx: lctx, cancel: cancel, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.renewLock(l) // exits on stop, lease loss or ctx end
 	return l, nil
 }
@@ -98,6 +106,44 @@ func (c *Conductor) releaseWith(l *nodeLock, write func(tx *sqlx.Tx) error) erro
 		l.released.Do(l.cancel)
 	}
 	return err
+}
+
+// lockTaskNode starts a task's work on its node: it takes the node's lock
+// (errNodeBusy if someone holds it: the task waits its turn), then reads the
+// node under the lock and finds its driver. The caller releases the lock.
+func (c *Conductor) lockTaskNode(ctx context.Context, t *store.Task) (*store.Node, *nodeLock, drivers.Driver, error) {
+	lk, err := c.lockNodeID(ctx, *t.NodeID)
+	var le *store.LockedError
+	if errors.As(err, &le) {
+		return nil, nil, nil, errNodeBusy
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	node, err := store.GetNodeByID(lk.ctx, c.db, *t.NodeID)
+	if err != nil {
+		c.release(lk)
+		return nil, nil, nil, err
+	}
+	drv, err := c.driverOf(node)
+	if err != nil {
+		c.release(lk)
+		return nil, nil, nil, err
+	}
+	return node, lk, drv, nil
+}
+
+// nodeForAction reads a node for an operator's request in tx, locking its
+// row, and refuses with fault.Locked while a task holds the node.
+func (c *Conductor) nodeForAction(ctx context.Context, tx store.Querier, ident string) (*store.Node, error) {
+	n, err := c.nodeForUpdate(ctx, tx, ident)
+	if err != nil {
+		return nil, err
+	}
+	if holder := n.LockHolder(c.now()); holder != "" {
+		return nil, nodeLocked(n.UUID, holder)
+	}
+	return n, nil
 }
 
 // release stops the renewer and frees the lock, unless releaseWith did.

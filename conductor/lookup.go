@@ -2,55 +2,334 @@ package conductor
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/fault"
 )
 
 // errLookupFailed is the one answer an agent gets for an unknown machine, a
-// node that expects no agent, or an ambiguous match, so that an agent learns
-// nothing about other nodes. The log says which it was.
+// node that expects no agent, an ambiguous match or a refused discovery, so
+// that an agent learns nothing about other nodes. The log, and the node's
+// history when there is a node, say which it was.
 var errLookupFailed = fault.New(fault.NotFound, "Node could not be found.")
 
-// LookupByMACs finds the node an agent runs on from its MAC addresses.
-// Invalid addresses are dropped; none valid is a client error. The node must
-// be in a state that expects an agent.
-func (c *Conductor) LookupByMACs(ctx context.Context, addresses []string) (*store.Node, error) {
+// maxEvidenceHits bounds the rows one kind of evidence may match: more
+// nodes than this behind one BMC address (an aggregator) makes that
+// address useless as evidence, and it is ignored.
+const maxEvidenceHits = 64
+
+// historyQuiet is how long a refused lookup is not recorded again in the
+// node's history: agents retry every few seconds.
+const historyQuiet = 10 * time.Minute
+
+// LookupRequest is an agent asking which node it runs on.
+type LookupRequest struct {
+	// Data is the agent's inventory: Ferric's native lookup and IPA's
+	// inspection upload send one.
+	Data *inventory.Data
+	// MACs are IPA's lookup addresses (GET /v1/lookup?addresses=), in any
+	// notation; invalid ones are dropped.
+	MACs []string
+	// NodeUUID is IPA's node_uuid: the node named, provided no MAC says
+	// otherwise.
+	NodeUUID string
+	// Source is the agent's address, for logs, history and the discovery
+	// quota.
+	Source netip.Addr
+}
+
+// LookupResult is the node an agent runs on.
+type LookupResult struct {
+	Node *store.AgentNode
+	// Token is the node's agent token, or "" when the token of this boot
+	// was revealed before (the agent is shown "******").
+	Token      string
+	Discovered bool // the node was enrolled by this lookup
+}
+
+// Lookup finds the node an agent runs on from its inventory or MACs, the
+// node being in a state that expects an agent, and reveals the agent token
+// of this boot if no lookup has yet. With discovery on, an inventory that
+// matches nothing enrolls a new node. When the node is being inspected (or,
+// with discovery on, is in enroll), the inventory is stored with it and its
+// properties updated.
+func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, error) {
+	found, err := a.find(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	n := found.node
+	if !found.created {
+		if !a.c.expectsAgent(n.ProvisionState) {
+			return nil, a.refuseState(ctx, n, sourceText(req.Source))
+		}
+		if req.Data != nil && a.acceptsInventory(n) {
+			err := store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+				return a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	note := store.HistoryEvent{Severity: "INFO", EventType: "agent", Conductor: &a.c.opts.Name, Event: fmt.Sprintf(
+		"Agent at %s looked the node up in %s; the agent token of boot %d was handed out.",
+		sourceText(req.Source), n.ProvisionState, n.TokenGeneration)}
+	revealed, err := store.RevealAgentToken(ctx, a.q, n.ID, n.TokenGeneration, note)
+	if err != nil {
+		return nil, err
+	}
+	res := &LookupResult{Node: n, Discovered: found.created}
+	if revealed {
+		if res.Token, err = a.mintToken(n.UUID, n.TokenGeneration); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// ContinueInspection takes IPA's inspection data (POST
+// /v1/continue_inspection): the node must be inspecting, or in enroll with
+// discovery on; with discovery on an unmatched inventory enrolls a node.
+// The inventory is stored and the node's properties updated; a node in
+// inspect wait resumes. It returns the node's UUID, which IPA passes to its
+// lookup.
+func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (string, error) {
+	if req.Data == nil {
+		return "", fault.New(fault.Invalid, "Inspection data is required.")
+	}
+	found, err := a.find(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	n := found.node
+	if found.created {
+		return n.UUID, nil
+	}
+	if !a.acceptsInventory(n) {
+		return "", a.refuseState(ctx, n, sourceText(req.Source))
+	}
+	err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+		cur, err := store.GetAgentNodeForUpdate(ctx, tx, n.ID)
+		if err != nil {
+			return err
+		}
+		if !a.acceptsInventory(cur) { // moved on meanwhile
+			a.c.log.Info("inspection data refused: the node left inspection meanwhile", "node", cur.UUID, "provision_state", cur.ProvisionState)
+			return errLookupFailed
+		}
+		if err := a.saveInventory(ctx, tx, cur, req.Data, sourceText(req.Source)); err != nil {
+			return err
+		}
+		if cur.ProvisionState == StateInspectWait && !cur.Maintenance {
+			_, err = a.c.AgentCallback(ctx, tx, &cur.Node)
+		}
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return n.UUID, nil
+}
+
+// acceptsInventory reports whether an agent's inventory may be stored with
+// the node: during inspection, or in enroll when discovery (which enrolls
+// from inventories) is on. Anyone on the provisioning network can send
+// one, so no other state takes it.
+func (a *Agents) acceptsInventory(n *store.AgentNode) bool {
+	switch n.ProvisionState {
+	case StateInspecting, StateInspectWait:
+		return true
+	case StateEnroll:
+		return a.opts.Discovery.Enabled
+	}
+	return false
+}
+
+// saveInventory stores the inventory with the node, under its current token
+// generation, and updates its properties from it.
+func (a *Agents) saveInventory(ctx context.Context, q store.Querier, n *store.AgentNode, data *inventory.Data, source string) error {
+	var serial *string
+	if s := inventory.EvidenceOf(&data.Inventory).Serial; s != "" {
+		serial = &s
+	}
+	err := store.SaveInventory(ctx, q, &store.Inventory{
+		NodeID: n.ID, Inventory: data.Stored, PluginData: data.PluginData, SystemSerial: serial,
+		TokenGeneration: n.TokenGeneration, SourceAddress: source,
+	})
+	if err != nil {
+		return err
+	}
+	if props := inventory.Properties(data); len(props) > 0 {
+		return store.MergeProperties(ctx, q, n.ID, nil, props)
+	}
+	return nil
+}
+
+// lookupTarget is the node a lookup's evidence designates.
+type lookupTarget struct {
+	node    *store.AgentNode
+	created bool // enrolled by discovery just now
+}
+
+// find resolves a lookup to one node, or refuses with errLookupFailed.
+func (a *Agents) find(ctx context.Context, req LookupRequest) (*lookupTarget, error) {
+	var ev inventory.Evidence
+	if req.Data != nil {
+		ev = inventory.EvidenceOf(&req.Data.Inventory)
+	} else {
+		ev.MACs = normalizeMACs(req.MACs)
+	}
+	if req.NodeUUID != "" && !IsUUID(req.NodeUUID) {
+		return nil, fault.New(fault.Invalid, "Invalid node_uuid %q: expected a UUID.", req.NodeUUID)
+	}
+	if ev.Empty() && req.NodeUUID == "" {
+		if req.Data != nil {
+			return nil, fault.New(fault.Invalid, "The inventory gives nothing to identify the machine by: no valid MAC address, BMC address or serial number.")
+		}
+		return nil, fault.New(fault.Invalid, "Lookup needs at least one valid MAC address in addresses, or node_uuid.")
+	}
+	source := sourceText(req.Source)
+	for attempt := 1; ; attempt++ {
+		hits, nodes, err := a.findEvidence(ctx, a.q, ev)
+		if err != nil {
+			return nil, err
+		}
+		if req.NodeUUID != "" {
+			return a.findByUUID(ctx, req.NodeUUID, hits, source)
+		}
+		m := inventory.Decide(hits)
+		if m.Verdict == inventory.NoMatch && req.Data != nil && a.opts.Discovery.Enabled {
+			d, err := a.discover(ctx, req.Data, ev, req.Source)
+			if isRetryableDiscovery(err) && attempt < 3 {
+				continue // a MAC was attached meanwhile outside discovery: match again
+			}
+			if err != nil {
+				return nil, err
+			}
+			if d.created || d.match.Verdict == inventory.Found {
+				return &lookupTarget{node: d.node, created: d.created}, nil
+			}
+			m = d.match
+		}
+		switch m.Verdict {
+		case inventory.NoMatch:
+			a.c.log.Info("lookup refused: no node matches", "source", source,
+				"macs", ev.MACs, "bmc_addresses", ev.BMCs, "serial", ev.Serial)
+			return nil, errLookupFailed
+		case inventory.Conflict, inventory.Tie:
+			return nil, a.refuseAmbiguous(ctx, m, source)
+		}
+		return &lookupTarget{node: nodes[m.NodeID]}, nil
+	}
+}
+
+// findByUUID resolves IPA's node_uuid: the node must exist, and no MAC the
+// agent sent may belong to another node (a sign of ports created wrong).
+func (a *Agents) findByUUID(ctx context.Context, id string, hits []inventory.Hit, source string) (*lookupTarget, error) {
+	n, err := store.GetAgentNodeByUUID(ctx, a.q, id)
+	if errors.Is(err, store.ErrNotFound) {
+		a.c.log.Info("lookup refused: no node has the given node_uuid", "source", source, "node_uuid", id)
+		return nil, errLookupFailed
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hits {
+		if h.NodeID != n.ID {
+			m := inventory.Match{Verdict: inventory.Conflict, Involved: inventory.SortedIDs(n.ID, h.NodeID),
+				Detail: fmt.Sprintf("node_uuid names node %d, but %s %s belongs to node %d", n.ID, h.Kind, h.Value, h.NodeID)}
+			return nil, a.refuseAmbiguous(ctx, m, source)
+		}
+	}
+	return &lookupTarget{node: n}, nil
+}
+
+// findEvidence looks the evidence up, ignoring a kind that matched too
+// many nodes to tell any apart. It returns the hits and the nodes they are
+// on, by id.
+func (a *Agents) findEvidence(ctx context.Context, q store.Querier, ev inventory.Evidence) ([]inventory.Hit, map[int64]*store.AgentNode, error) {
+	var serial *string
+	if ev.Serial != "" {
+		serial = &ev.Serial
+	}
+	found, truncated, err := store.FindEvidence(ctx, q, ev.MACs, ev.BMCs, serial, maxEvidenceHits)
+	if err != nil {
+		return nil, nil, err
+	}
+	hits := make([]inventory.Hit, 0, len(found))
+	nodes := map[int64]*store.AgentNode{}
+	for i, h := range found {
+		if !truncated[h.Kind] {
+			hits = append(hits, inventory.Hit{Kind: h.Kind, Value: h.Value, NodeID: h.ID})
+			nodes[h.ID] = &found[i].AgentNode
+		}
+	}
+	for kind, t := range truncated {
+		if t {
+			a.c.log.Warn("lookup: evidence shared by too many nodes is ignored", "kind", kind, "limit", maxEvidenceHits)
+		}
+	}
+	return hits, nodes, nil
+}
+
+// refuseState records that a node was found in a state that expects no
+// agent (or takes no inventory), and returns the generic answer.
+func (a *Agents) refuseState(ctx context.Context, n *store.AgentNode, source string) error {
+	a.c.log.Info("lookup refused: the node does not expect an agent in its state",
+		"node", n.UUID, "provision_state", n.ProvisionState, "source", source)
+	a.historyOnce(ctx, n.ID, "WARNING", fmt.Sprintf(
+		"Agent lookup from %s refused: provision state %q does not expect an agent.", source, n.ProvisionState))
+	return errLookupFailed
+}
+
+// refuseAmbiguous records an ambiguous match on every node involved, and
+// returns the generic answer.
+func (a *Agents) refuseAmbiguous(ctx context.Context, m inventory.Match, source string) error {
+	a.c.log.Warn("lookup refused: ambiguous evidence; not guessing", "verdict", m.Verdict.String(),
+		"node_ids", m.Involved, "detail", m.Detail, "source", source)
+	for _, id := range m.Involved {
+		a.historyOnce(ctx, id, "WARNING", fmt.Sprintf(
+			"Agent lookup from %s refused: %s between nodes %v (%s).", source, m.Verdict, m.Involved, m.Detail))
+	}
+	return errLookupFailed
+}
+
+// historyOnce records an agent event in the node's history unless the same
+// was recorded recently. History is an aid: failures are logged only.
+func (a *Agents) historyOnce(ctx context.Context, nodeID int64, severity, event string) {
+	e := store.HistoryEvent{NodeID: nodeID, Severity: severity, EventType: "agent", Event: event, Conductor: &a.c.opts.Name}
+	if err := store.AddHistoryUnlessRecent(ctx, a.q, e, historyQuiet); err != nil {
+		a.c.log.Warn("writing node history failed", "node_id", nodeID, "error", err)
+	}
+}
+
+func normalizeMACs(addresses []string) []string {
 	var macs []string
 	seen := map[string]bool{}
-	for _, a := range addresses {
-		if mac, ok := NormalizeMAC(a); ok && !seen[mac] {
+	for _, s := range addresses {
+		if mac, ok := NormalizeMAC(s); ok && !seen[mac] && len(macs) < inventory.MaxEvidenceMACs {
 			seen[mac] = true
 			macs = append(macs, mac)
 		}
 	}
-	if len(macs) == 0 {
-		return nil, fault.New(fault.Invalid, "Lookup needs at least one valid MAC address in addresses.")
+	return macs
+}
+
+// sourceText is how a source address is written in logs, history and the
+// discovery quota.
+func sourceText(a netip.Addr) string {
+	if !a.IsValid() {
+		return "(unknown)"
 	}
-	ids, err := store.NodeIDsByPortAddresses(ctx, c.db, macs)
-	if err != nil {
-		return nil, err
-	}
-	switch len(ids) {
-	case 0:
-		c.log.Info("lookup: no node has these MACs", "macs", macs)
-		return nil, errLookupFailed
-	case 1:
-	default:
-		c.log.Warn("lookup: MACs belong to several nodes; refusing to guess", "macs", macs, "node_ids", ids)
-		return nil, errLookupFailed
-	}
-	n, err := store.GetNodeByID(ctx, c.db, ids[0])
-	if err != nil {
-		return nil, err
-	}
-	if !c.expectsAgent(n.ProvisionState) {
-		c.log.Info("lookup: node does not expect an agent in its state",
-			slog.String("node", n.UUID), slog.String("provision_state", n.ProvisionState))
-		return nil, errLookupFailed
-	}
-	return n, nil
+	return a.Unmap().String()
 }
 
 func (c *Conductor) expectsAgent(state string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -26,6 +27,7 @@ type NodeSpec struct {
 	Owner          *string
 	Lessee         *string
 	Description    *string
+	ChassisUUID    *string
 	// InitialState is StateEnroll, or StateAvailable for clients older than
 	// API 1.11.
 	InitialState string
@@ -64,8 +66,15 @@ func (c *Conductor) CreateNode(ctx context.Context, spec NodeSpec) (*store.Node,
 			return nil, err
 		}
 	}
+	if err := checkNodeSpecText(&spec); err != nil {
+		return nil, err
+	}
 	if spec.InitialState != StateAvailable {
 		spec.InitialState = StateEnroll
+	}
+	chassisID, _, err := c.resolveChassis(ctx, c.db, spec.ChassisUUID)
+	if err != nil {
+		return nil, err
 	}
 	n := &store.Node{
 		UUID:           spec.UUID,
@@ -81,24 +90,53 @@ func (c *Conductor) CreateNode(ctx context.Context, spec NodeSpec) (*store.Node,
 		Owner:          spec.Owner,
 		Lessee:         spec.Lessee,
 		Description:    spec.Description,
+		ChassisID:      chassisID,
+		ChassisUUID:    spec.ChassisUUID,
 	}
 	if err := store.CreateNode(ctx, c.db, n); err != nil {
-		var ce *store.ConflictError
-		if errors.As(err, &ce) {
-			switch ce.Constraint {
-			case store.NodeNameUnique:
-				return nil, fault.Wrap(fault.Conflict, err, "A node with name %s already exists.", *spec.Name)
-			case store.NodeUUIDUnique:
-				return nil, fault.Wrap(fault.Conflict, err, "A node with UUID %s already exists.", n.UUID)
-			}
-		}
-		return nil, err
+		return nil, nodeWriteError(err, n)
 	}
 	return store.GetNodeByID(ctx, c.db, n.ID)
 }
 
+// checkNodeSpecText checks the free-text and JSON fields of a new node and
+// normalises its conductor group.
+func checkNodeSpecText(spec *NodeSpec) error {
+	for _, f := range []struct {
+		name string
+		s    *string
+		max  int
+	}{
+		{"resource_class", spec.ResourceClass, maxResourceClass},
+		{"owner", spec.Owner, maxOwner},
+		{"lessee", spec.Lessee, maxOwner},
+		{"description", spec.Description, maxDescription},
+	} {
+		if err := checkOptText(f.name, f.s, f.max); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		m    map[string]any
+	}{
+		{"driver_info", spec.DriverInfo}, {"properties", spec.Properties},
+		{"instance_info", spec.InstanceInfo}, {"extra", spec.Extra},
+	} {
+		if err := checkObject(f.name, f.m); err != nil {
+			return err
+		}
+	}
+	group, err := normalizeConductorGroup(spec.ConductorGroup)
+	spec.ConductorGroup = group
+	return err
+}
+
 // GetNode returns the node named by ident (UUID or name).
 func (c *Conductor) GetNode(ctx context.Context, ident string) (*store.Node, error) {
+	if !ValidNodeIdent(ident) {
+		return nil, nodeNotFound(ident) // no node can have this name
+	}
 	n, err := store.GetNode(ctx, c.db, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nodeNotFound(ident)
@@ -106,14 +144,40 @@ func (c *Conductor) GetNode(ctx context.Context, ident string) (*store.Node, err
 	return n, err
 }
 
+// ValidNodeIdent reports whether ident can name a node: a UUID or a valid
+// node name.
+func ValidNodeIdent(ident string) bool {
+	return IsUUID(ident) || validateNodeName(ident) == nil
+}
+
 func nodeNotFound(ident string) error {
 	return fault.New(fault.NotFound, "Node %s could not be found.", ident)
 }
 
-// ListNodes returns a page of nodes; an unknown marker is a client error.
+// ListNodes returns a page of nodes. Filters are checked first: an unknown
+// provision state, sort key or marker, or a malformed UUID, is a client
+// error rather than an empty page.
 func (c *Conductor) ListNodes(ctx context.Context, q store.NodeQuery) ([]store.Node, error) {
 	if _, ok := store.NodeSortKeys[q.SortKey]; q.SortKey != "" && !ok {
-		return nil, fault.New(fault.Invalid, "The sort_key value %q is invalid.", q.SortKey)
+		return nil, fault.New(fault.Invalid, "The sort_key value %q is invalid: use one of %s.", q.SortKey, joinKeys(store.NodeSortKeys))
+	}
+	if q.ProvisionState != "" && !AllStates[q.ProvisionState] {
+		return nil, fault.New(fault.Invalid, "Invalid provision_state filter %q: not a provision state.", q.ProvisionState)
+	}
+	if err := checkUUIDFilters(&q.MarkerUUID, &q.InstanceUUID, &q.ChassisUUID); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct{ name, v string }{
+		{"driver", q.Driver}, {"resource_class", q.ResourceClass}, {"conductor_group", q.ConductorGroup},
+		{"fault", q.Fault}, {"owner", q.Owner}, {"lessee", q.Lessee}, {"description_contains", q.DescriptionContains},
+	} {
+		if err := checkText(f.name, f.v, maxDescription); err != nil {
+			return nil, err
+		}
+	}
+	q.ConductorGroup = strings.ToLower(q.ConductorGroup)
+	if q.Limit <= 0 || q.Limit > maxPage {
+		q.Limit = maxPage
 	}
 	nodes, err := store.ListNodes(ctx, c.db, q)
 	if errors.Is(err, store.ErrNotFound) {
@@ -122,17 +186,56 @@ func (c *Conductor) ListNodes(ctx context.Context, q store.NodeQuery) ([]store.N
 	return nodes, err
 }
 
-// DeleteNode deletes a node and its ports. Only nodes at rest (enroll,
-// manageable, available, adopt failed) or in maintenance may be deleted, and
-// never one with an instance.
-func (c *Conductor) DeleteNode(ctx context.Context, ident string) error {
-	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := store.GetNode(ctx, tx, ident)
-		if errors.Is(err, store.ErrNotFound) {
-			return nodeNotFound(ident)
+// ListChassisNodes returns a page of the nodes in a chassis; an unknown
+// chassis is not found.
+func (c *Conductor) ListChassisNodes(ctx context.Context, chassisUUID string, q store.NodeQuery) ([]store.Node, error) {
+	ch, err := c.GetChassis(ctx, chassisUUID)
+	if err != nil {
+		return nil, err
+	}
+	q.ChassisUUID = ch.UUID
+	return c.ListNodes(ctx, q)
+}
+
+// checkUUIDFilters checks and canonicalises the non-empty UUID parameters of
+// a listing.
+func checkUUIDFilters(ids ...*string) error {
+	for _, id := range ids {
+		if *id == "" {
+			continue
 		}
+		u, ok := parseUUID(*id)
+		if !ok {
+			return fault.New(fault.Invalid, "Expected a UUID but received %q.", *id)
+		}
+		*id = u
+	}
+	return nil
+}
+
+// parseUUID returns s as a canonical UUID, or false when it is not one.
+func parseUUID(s string) (string, bool) {
+	if !IsUUID(s) {
+		return "", false
+	}
+	u, _ := canonicalUUID("", s)
+	return u, true
+}
+
+// DeleteNode deletes a node and its ports. Only nodes at rest (enroll,
+// manageable, available, adopt failed) or in maintenance may be deleted,
+// never one with an instance, and never while its lock is held.
+func (c *Conductor) DeleteNode(ctx context.Context, ident string) error {
+	if !ValidNodeIdent(ident) {
+		return nodeNotFound(ident)
+	}
+	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
+		n, err := c.nodeForUpdate(ctx, tx, ident)
 		if err != nil {
 			return err
+		}
+		if holder := n.LockHolder(c.now()); holder != "" {
+			return nodeLocked(n.UUID, holder)
 		}
 		if n.InstanceUUID != nil {
 			return fault.New(fault.Conflict, "Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)

@@ -43,12 +43,9 @@ func (c *Conductor) ChangePowerState(ctx context.Context, ident string, req Powe
 	}
 	var node *store.Node
 	err := store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := c.nodeForUpdate(ctx, tx, ident)
+		n, err := c.nodeForAction(ctx, tx, ident)
 		if err != nil {
 			return err
-		}
-		if holder := n.LockHolder(c.now()); holder != "" {
-			return nodeLocked(n.UUID, holder)
 		}
 		if n.TargetPowerState != nil {
 			return fault.New(fault.Conflict, "Node %s is already changing its power state to %q; retry when it is done.", n.UUID, *n.TargetPowerState)
@@ -75,14 +72,7 @@ func (c *Conductor) ChangePowerState(ctx context.Context, ident string, req Powe
 
 // runPower performs a queued power change under the node's lock.
 func (c *Conductor) runPower(ctx context.Context, t *store.Task) error {
-	node, err := store.GetNodeByID(ctx, c.db, *t.NodeID)
-	if err != nil {
-		return err
-	}
-	lk, err := c.lockNode(ctx, node)
-	if fault.KindOf(err) == fault.Locked {
-		return errNodeBusy
-	}
+	node, lk, drv, err := c.lockTaskNode(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -91,10 +81,6 @@ func (c *Conductor) runPower(ctx context.Context, t *store.Task) error {
 
 	action := drivers.PowerAction(fmt.Sprint(t.Args["action"]))
 	timeout, _ := t.Args["timeout_s"].(float64)
-	drv, err := c.driverOf(node)
-	if err != nil {
-		return err
-	}
 	setter, ok := drv.(drivers.PowerSetter)
 	if !ok {
 		return fmt.Errorf("driver %s cannot change power: %w", node.Driver, drivers.ErrNotSupported)
@@ -110,6 +96,9 @@ func (c *Conductor) runPower(ctx context.Context, t *store.Task) error {
 	}
 	return c.releaseWith(lk, func(tx *sqlx.Tx) error {
 		if err := store.SetPowerState(ctx, tx, node.ID, lk.fence(), &state, nil); err != nil {
+			return err
+		}
+		if err := revokeAgentTokensOnPower(ctx, tx, node.ID, lk.fence(), action); err != nil {
 			return err
 		}
 		c.addHistory(ctx, tx, node.ID, "INFO", "power", fmt.Sprintf("%s done; node is %s", action, state), "")

@@ -24,7 +24,11 @@ var verbs = map[string]Event{
 type ProvisionRequest struct {
 	Target     string // Ironic's verb: manage, provide, inspect, active, deploy, rebuild, deleted, undeploy, clean, abort
 	CleanSteps []any  // required by clean, refused otherwise
-	User       string // for the node's history
+	// ConfigDrive (a URL, base64 gzip, or the JSON parts) goes to the
+	// instance; only with active, deploy and rebuild. Kept in
+	// instance_info.configdrive, as Ironic does, and masked on reads.
+	ConfigDrive any
+	User        string // for the node's history
 }
 
 // ChangeProvisionState applies the first transition of the requested
@@ -42,14 +46,14 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 	if event != EventClean && req.CleanSteps != nil {
 		return nil, fault.New(fault.Invalid, "clean_steps is only valid when setting the target to clean.")
 	}
+	if req.ConfigDrive != nil && event != EventDeploy && event != EventRebuild {
+		return nil, fault.New(fault.Invalid, "configdrive is only valid when setting the target to active, deploy or rebuild.")
+	}
 	var node *store.Node
 	err := store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := c.nodeForUpdate(ctx, tx, ident)
+		n, err := c.nodeForAction(ctx, tx, ident)
 		if err != nil {
 			return err
-		}
-		if holder := n.LockHolder(c.now()); holder != "" {
-			return nodeLocked(n.UUID, holder)
 		}
 		target := ""
 		if n.TargetProvisionState != nil {
@@ -70,6 +74,14 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 		}
 		if err := store.Transition(ctx, tx, n.ID, nil, n.ProvisionState, to, nullable(newTarget), lastError); err != nil {
 			return err
+		}
+		if err := store.RevokeAgentTokens(ctx, tx, n.ID, nil); err != nil {
+			return err
+		}
+		if req.ConfigDrive != nil {
+			if err := store.MergeInstanceInfo(ctx, tx, n.ID, store.JSONObject{"configdrive": req.ConfigDrive}); err != nil {
+				return err
+			}
 		}
 		if workStates[to] {
 			args := store.JSONObject{"state": to, "phase": phaseStart}
@@ -119,25 +131,14 @@ type provisionRun struct {
 // moving through states until the node is stable, failed, or waiting for
 // its agent.
 func (c *Conductor) runProvision(ctx context.Context, t *store.Task) error {
-	node, err := store.GetNodeByID(ctx, c.db, *t.NodeID)
-	if err != nil {
-		return err
-	}
-	if node.ProvisionState != t.Args["state"] {
-		c.log.Info("provision task is stale; the node moved on", "node", node.UUID, "state", node.ProvisionState, "task_state", t.Args["state"])
-		return nil
-	}
-	lk, err := c.lockNode(ctx, node)
-	if fault.KindOf(err) == fault.Locked {
-		return errNodeBusy
-	}
+	node, lk, drv, err := c.lockTaskNode(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer c.release(lk)
-	drv, err := c.driverOf(node)
-	if err != nil {
-		return err
+	if node.ProvisionState != t.Args["state"] {
+		c.log.Info("provision task is stale; the node moved on", "node", node.UUID, "state", node.ProvisionState, "task_state", t.Args["state"])
+		return nil
 	}
 	phase, _ := t.Args["phase"].(string)
 	run := &provisionRun{c: c, node: node, drv: drv, lock: lk, phase: phase}
@@ -284,7 +285,13 @@ func (r *provisionRun) setPower(ctx context.Context, action drivers.PowerAction)
 		return fmt.Errorf("%s: %w", action, err)
 	}
 	state := string(powerTargets[action])
-	return store.SetPowerState(ctx, r.c.db, r.node.ID, r.lock.fence(), &state, nil)
+	return store.Transact(ctx, r.c.db, func(tx *sqlx.Tx) error {
+		if err := store.SetPowerState(ctx, tx, r.node.ID, r.lock.fence(), &state, nil); err != nil {
+			return err
+		}
+		// A power off or reboot ends the agent's boot: its token goes too.
+		return revokeAgentTokensOnPower(ctx, tx, r.node.ID, r.lock.fence(), action)
+	})
 }
 
 func (r *provisionRun) readPower(ctx context.Context) error {

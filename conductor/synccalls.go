@@ -178,12 +178,9 @@ func (c *Conductor) NodeVendorPassthru(ctx context.Context, ident, method, httpM
 	}
 	if m.Async {
 		err := store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-			n, err := c.nodeForUpdate(ctx, tx, node.UUID)
+			n, err := c.nodeForAction(ctx, tx, node.UUID)
 			if err != nil {
 				return err
-			}
-			if holder := n.LockHolder(c.now()); holder != "" {
-				return nodeLocked(n.UUID, holder)
 			}
 			if err := c.requireConductor(ctx, tx, n.Driver); err != nil {
 				return err
@@ -255,22 +252,11 @@ func findMethod(methods []drivers.VendorMethod, name, httpMethod string) (driver
 
 // runVendor runs a queued asynchronous vendor method under the node's lock.
 func (c *Conductor) runVendor(ctx context.Context, t *store.Task) error {
-	node, err := store.GetNodeByID(ctx, c.db, *t.NodeID)
-	if err != nil {
-		return err
-	}
-	lk, err := c.lockNode(ctx, node)
-	if fault.KindOf(err) == fault.Locked {
-		return errNodeBusy
-	}
+	node, lk, drv, err := c.lockTaskNode(ctx, t)
 	if err != nil {
 		return err
 	}
 	defer c.release(lk)
-	drv, err := c.driverOf(node)
-	if err != nil {
-		return err
-	}
 	vendor, ok := drv.(drivers.NodeVendor)
 	if !ok {
 		return fmt.Errorf("driver %s has no vendor methods", node.Driver)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -46,6 +47,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
+	var opts []publicapi.Option
+	if cfg.AuditLog != "" {
+		f, err := os.OpenFile(cfg.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("audit log (FERRIC_AUDIT_LOG): %w", err)
+		}
+		defer f.Close()
+		opts = append(opts, publicapi.WithAuditLog(slog.New(slog.NewJSONHandler(f, nil))))
+	}
 	reg, err := startup.Drivers(cfg)
 	if err != nil {
 		return err
@@ -61,8 +71,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer db.Close()
 
-	c := conductor.New(db, reg, log, conductor.Options{})
-	api := publicapi.New(c, auth, db, log)
+	host, _ := os.Hostname()
+	c := conductor.New(db, reg, log, conductor.Options{
+		Name:            "public-api@" + host,
+		QueueLimits:     map[string]int{conductor.PoolOperator: cfg.OperatorQueueLimit},
+		SyncCallWorkers: cfg.SyncCallWorkers,
+		SyncCallTimeout: cfg.SyncCallTimeout,
+	})
+	api := publicapi.New(c, auth, db, log, opts...)
 	log.Info("serving operator API", "addr", ln.Addr().String(), "version", buildinfo.Version,
 		"auth", cfg.Auth, "drivers", reg.EnabledNames())
 	return httpserver.Serve(ctx, ln, api.Handler(), httpserver.DefaultTimeouts, cfg.ShutdownGrace, log)
@@ -75,6 +91,15 @@ func authenticator(cfg config.Config) (publicapi.Authenticator, error) {
 			return nil, fmt.Errorf("FERRIC_AUTH=noauth is only allowed on a loopback listener, not %s", cfg.PublicListen)
 		}
 		return publicapi.NoAuth{}, nil
+	case "http_basic":
+		if cfg.HTPasswdFile == "" {
+			return nil, fmt.Errorf("FERRIC_AUTH=http_basic needs FERRIC_HTPASSWD_FILE")
+		}
+		basic, err := publicapi.LoadBasicAuth(cfg.HTPasswdFile, cfg.HTPasswdRoles)
+		if err != nil {
+			return nil, fmt.Errorf("http_basic users (FERRIC_HTPASSWD_FILE, FERRIC_HTPASSWD_ROLES): %w", err)
+		}
+		return basic, nil
 	default:
 		keys, err := token.LoadKeys(cfg.OperatorKeysFile)
 		if err != nil {

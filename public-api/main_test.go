@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/pgtest"
@@ -60,12 +61,17 @@ func TestStartupRefusals(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"unknown driver":      {with("FERRIC_ENABLED_DRIVERS", "fake,hal9000"), `unknown driver "hal9000"`},
-		"noauth off loopback": {with("FERRIC_AUTH", "noauth", "FERRIC_PUBLIC_LISTEN", "0.0.0.0:0"), "only allowed on a loopback"},
-		"no key file":         {with("FERRIC_OPERATOR_KEYS_FILE", ""), "FERRIC_OPERATOR_KEYS_FILE"},
-		"no database":         {with("FERRIC_DATABASE_URL", ""), "FERRIC_DATABASE_URL"},
-		"database down":       {with(), "database unreachable"},
-		"malformed setting":   {with("FERRIC_AUTO_MIGRATE", "sometimes"), "FERRIC_AUTO_MIGRATE"},
+		"unknown driver":       {with("FERRIC_ENABLED_DRIVERS", "fake,hal9000"), `unknown driver "hal9000"`},
+		"noauth off loopback":  {with("FERRIC_AUTH", "noauth", "FERRIC_PUBLIC_LISTEN", "0.0.0.0:0"), "only allowed on a loopback"},
+		"no key file":          {with("FERRIC_OPERATOR_KEYS_FILE", ""), "FERRIC_OPERATOR_KEYS_FILE"},
+		"no database":          {with("FERRIC_DATABASE_URL", ""), "FERRIC_DATABASE_URL"},
+		"database down":        {with(), "database unreachable"},
+		"malformed setting":    {with("FERRIC_AUTO_MIGRATE", "sometimes"), "FERRIC_AUTO_MIGRATE"},
+		"unknown auth":         {with("FERRIC_AUTH", "kerberos"), "FERRIC_AUTH"},
+		"basic without file":   {with("FERRIC_AUTH", "http_basic"), "FERRIC_HTPASSWD_FILE"},
+		"basic missing file":   {with("FERRIC_AUTH", "http_basic", "FERRIC_HTPASSWD_FILE", "/nonexistent/htpasswd"), "FERRIC_HTPASSWD_FILE"},
+		"basic bad roles":      {with("FERRIC_AUTH", "http_basic", "FERRIC_HTPASSWD_FILE", htpasswdFile(t), "FERRIC_HTPASSWD_ROLES", "alice=root"), "FERRIC_HTPASSWD_ROLES"},
+		"audit log unwritable": {with("FERRIC_AUDIT_LOG", "/nonexistent/dir/audit.log"), "FERRIC_AUDIT_LOG"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -120,4 +126,71 @@ func waitReady(t *testing.T, url string, done <-chan error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s never became ready", url)
+}
+
+// htpasswdFile writes an htpasswd file with user alice, password alice-pw.
+func htpasswdFile(t *testing.T) string {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte("alice-pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "htpasswd")
+	if err := os.WriteFile(p, []byte("alice:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestHTTPBasicAndAuditLogEndToEnd starts the program with http_basic and
+// an audit log file, as an Ironic standalone user would run it.
+func TestHTTPBasicAndAuditLogEndToEnd(t *testing.T) {
+	t.Parallel()
+	audit := filepath.Join(t.TempDir(), "audit.log")
+	env := map[string]string{
+		"FERRIC_DATABASE_URL": pgtest.URL(t), "FERRIC_PUBLIC_LISTEN": freeAddr(t),
+		"FERRIC_AUTH": "http_basic", "FERRIC_HTPASSWD_FILE": htpasswdFile(t), "FERRIC_HTPASSWD_ROLES": "alice=admin",
+		"FERRIC_AUDIT_LOG": audit,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, envOf(env), &bytes.Buffer{}) }()
+	base := "http://" + env["FERRIC_PUBLIC_LISTEN"]
+	waitReady(t, base+"/readyz", done)
+
+	post := func(password string) int {
+		req, _ := http.NewRequest("POST", base+"/v1/nodes", strings.NewReader(`{"driver": "fake", "driver_info": {"ipmi_password": "p4ss"}}`))
+		req.SetBasicAuth("alice", password)
+		req.Header.Set("X-OpenStack-Ironic-API-Version", "1.81")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post("alice-pw"); got != 201 {
+		t.Errorf("create with the right password: %d", got)
+	}
+	if got := post("wrong"); got != 401 {
+		t.Errorf("create with a wrong password: %d", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run() after cancel = %v", err)
+	}
+	data, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"subject":"alice"`) || !strings.Contains(lines[1], `"result":"denied"`) {
+		t.Errorf("audit log = %s", data)
+	}
+	if strings.Contains(string(data), "p4ss") {
+		t.Error("the audit log holds a request body")
+	}
+	if fi, err := os.Stat(audit); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("audit log mode = %v, %v; want 0600", fi.Mode(), err)
+	}
 }

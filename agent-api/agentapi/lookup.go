@@ -6,15 +6,13 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/shared/redact"
 )
 
-// advertisedVersion is what IPA reads from GET /: it must be at least 1.68
-// for IPA to send agent tokens and versions.
-const advertisedVersion = "1.81"
-
-// heartbeatTimeout is config.heartbeat_timeout: IPA checks in every 30-60%
-// of it.
+// heartbeatTimeout is IPA's config.heartbeat_timeout: IPA heartbeats every
+// 30-60% of it.
 const heartbeatTimeout = 300
 
 // root handles GET /, the version document IPA reads before lookup.
@@ -28,23 +26,98 @@ func (a *API) root(c *gin.Context) {
 	})
 }
 
-// lookupIPA handles GET /v1/lookup?addresses=MAC,...: the node the agent
-// runs on, in the shape IPA expects (it needs node.uuid and
-// config.heartbeat_timeout).
-func (a *API) lookupIPA(c *gin.Context) {
-	addresses := strings.Split(c.Query("addresses"), ",")
-	n, err := a.conductor.LookupByMACs(c.Request.Context(), addresses)
+// lookupNative handles POST /v1/lookup: the body is the machine's inventory;
+// the answer is its node, the agent token (or "******" after the first
+// lookup of a boot) and the checkin interval.
+func (a *API) lookupNative(c *gin.Context) {
+	body, err := readBody(c)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
+	data, err := inventory.Parse(body, inventory.FormatNative)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	res, err := a.agents.Lookup(c.Request.Context(), conductor.LookupRequest{Data: data, Source: sourceOf(c)})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	n := res.Node
+	c.JSON(http.StatusOK, gin.H{
+		"node_uuid":        n.UUID,
+		"token":            tokenOrMask(res.Token),
+		"checkin_interval": int(a.agents.CheckinInterval().Seconds()),
+		"node": gin.H{
+			"uuid":            n.UUID,
+			"name":            n.Name,
+			"provision_state": n.ProvisionState,
+			"properties":      redact.Secrets(n.Properties),
+			"instance_info":   redact.Secrets(n.InstanceInfo, "image_url"),
+		},
+	})
+}
+
+// lookupIPA handles GET /v1/lookup?addresses=MAC,...&node_uuid=: the node
+// the agent runs on, in the shape IPA expects (it needs node.uuid and
+// config.heartbeat_timeout; config.agent_token is revealed once per boot).
+func (a *API) lookupIPA(c *gin.Context) {
+	var macs []string
+	if q := c.Query("addresses"); q != "" {
+		macs = strings.Split(q, ",")
+	}
+	res, err := a.agents.Lookup(c.Request.Context(), conductor.LookupRequest{
+		MACs: macs, NodeUUID: c.Query("node_uuid"), Source: sourceOf(c)})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	n := res.Node
 	c.JSON(http.StatusOK, gin.H{
 		"node": gin.H{
 			"uuid":                 n.UUID,
-			"properties":           n.Properties,
+			"properties":           redact.Secrets(n.Properties),
 			"instance_info":        redact.Secrets(n.InstanceInfo, "image_url"),
-			"driver_internal_info": redact.Secrets(n.DriverInternalInfo),
+			"driver_internal_info": gin.H{},
 		},
-		"config": gin.H{"heartbeat_timeout": heartbeatTimeout},
+		"config": gin.H{
+			"heartbeat_timeout":    heartbeatTimeout,
+			"agent_token":          tokenOrMask(res.Token),
+			"agent_token_required": true,
+		},
 	})
+}
+
+// continueInspection handles POST /v1/continue_inspection: IPA's inspection
+// data, sent before its lookup (without a Content-Type, by some versions).
+// The answer is Ironic's at API 1.1: 202 with the node's UUID.
+func (a *API) continueInspection(c *gin.Context) {
+	body, err := readBody(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	data, err := inventory.Parse(body, inventory.FormatIPA)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	id, err := a.agents.ContinueInspection(c.Request.Context(), conductor.LookupRequest{
+		Data: data, NodeUUID: c.Query("node_uuid"), Source: sourceOf(c)})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"uuid": id})
+}
+
+// tokenOrMask is the token to show: IPA treats "******" as "already
+// handed out".
+func tokenOrMask(tok string) string {
+	if tok == "" {
+		return redact.Mask
+	}
+	return tok
 }

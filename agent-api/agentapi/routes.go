@@ -10,8 +10,12 @@ import (
 	"github.com/ferric-metal/ferric/shared/middleware"
 )
 
-// maxBody bounds request bodies on the agent listener.
-const maxBody = 64 << 10
+// Body caps: an inventory may be large (many disks, IPA's extra inspection
+// data); everything else an agent sends is small.
+const (
+	maxInventoryBody = 1 << 20
+	maxCheckinBody   = 64 << 10
+)
 
 // Handler returns the agent API: every route and its middleware, in order.
 // Nothing else is reachable: unknown paths are 404, other verbs 405.
@@ -20,23 +24,46 @@ func (a *API) Handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false // exact paths only, for the VLAN's ACL
-	_ = r.SetTrustedProxies(nil)
+	r.RedirectFixedPath = false
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+	_ = r.SetTrustedProxies(a.opts.TrustedProxies) // checked by New
 	r.Use(
 		middleware.RequestID(),
 		middleware.AccessLog(a.log),
 		middleware.Recover(a.log),
-		middleware.LimitBody(maxBody),
 	)
-	r.NoRoute(func(c *gin.Context) {
-		apierror.Write(c.Writer, http.StatusNotFound, "The resource could not be found.")
-	})
-	r.NoMethod(func(c *gin.Context) {
-		apierror.Write(c.Writer, http.StatusMethodNotAllowed, "The method is not allowed for this resource.")
-	})
 
+	// For the load balancer: no guards, nothing an agent could abuse.
 	r.GET("/healthz", health.Live)
 	r.GET("/readyz", health.Ready(a.db))
-	r.GET("/", a.root)               // IPA version discovery
-	r.GET("/v1/lookup", a.lookupIPA) // IPA lookup by MAC addresses
+
+	// Everything else, unknown paths included, passes the guards first.
+	guards := []gin.HandlerFunc{
+		source(),                            // the client address (X-Forwarded-For from trusted proxies only)
+		allowSources(a.opts.AllowedSources), // 403 outside the provisioning networks
+		a.rateLimit(),                       // 429 + Retry-After beyond the source's bucket
+		limitInFlight(a.opts.MaxInFlight),   // 503 at once when busy
+		deadline(a.opts.RequestTimeout),     // bounds the database work
+	}
+	guarded := r.Group("", guards...)
+	inventoryBody, smallBody := limitBody(maxInventoryBody), limitBody(maxCheckinBody)
+
+	// Native form.
+	guarded.POST("/v1/lookup", inventoryBody, a.lookupNative) // inventory in, node and token out
+	guarded.POST("/v1/checkin", smallBody, a.checkin)         // Bearer token; report in, next action out
+
+	// ironic-python-agent's form.
+	ipa := guarded.Group("", ironicVersion())
+	ipa.GET("/", a.root)                                                     // version discovery
+	ipa.GET("/v1/lookup", a.lookupIPA)                                       // ?addresses=MAC,...&node_uuid=
+	ipa.POST("/v1/heartbeat/:node_ident", smallBody, a.heartbeat)            // agent_token in the body; 202
+	ipa.POST("/v1/continue_inspection", inventoryBody, a.continueInspection) // inventory upload; 202 {"uuid"}
+
+	r.NoRoute(append(guards, func(c *gin.Context) {
+		apierror.Write(c.Writer, http.StatusNotFound, "The resource could not be found.")
+	})...)
+	r.NoMethod(append(guards, func(c *gin.Context) {
+		apierror.Write(c.Writer, http.StatusMethodNotAllowed, "The method is not allowed for this resource.")
+	})...)
 	return r
 }

@@ -67,6 +67,13 @@ func MergeProperties(ctx context.Context, q Querier, nodeID int64, f *Fence, pro
 	return staleResult(res, err)
 }
 
+// MergeInstanceInfo merges info into the node's instance_info.
+func MergeInstanceInfo(ctx context.Context, q Querier, nodeID int64, info JSONObject) error {
+	res, err := q.ExecContext(ctx, `UPDATE nodes SET instance_info = instance_info || $2, updated_at = now()
+		WHERE id = $1`, nodeID, info)
+	return staleResult(res, err)
+}
+
 // GetNodeForUpdate reads a node and locks its row until the transaction ends.
 func GetNodeForUpdate(ctx context.Context, q Querier, ident string) (*Node, error) {
 	var n Node

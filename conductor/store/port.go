@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,24 +61,102 @@ func GetPortByUUID(ctx context.Context, q Querier, id string) (*Port, error) {
 	return &p, nil
 }
 
-// PortQuery selects a page of ports, ordered by id. Zero fields do not filter.
+// PortSortKeys maps the sort keys clients may use to SQL expressions.
+var PortSortKeys = map[string]string{
+	"id":               "p.id",
+	"uuid":             "p.uuid",
+	"address":          "p.address",
+	"pxe_enabled":      "p.pxe_enabled",
+	"physical_network": "COALESCE(p.physical_network, '')",
+	"created_at":       "p.created_at",
+	"updated_at":       "COALESCE(p.updated_at, p.created_at)",
+}
+
+// PortQuery selects and orders a page of ports. Zero fields do not filter.
 type PortQuery struct {
 	Limit    int
-	MarkerID int64 // return rows with a larger id
+	MarkerID int64  // return rows after this port, in the requested order
+	SortKey  string // a key of PortSortKeys; default id
+	SortDesc bool
 	NodeID   int64
 	Address  string // normalised MAC
 }
 
-// ListPorts returns a page of ports in id order.
+// ListPorts returns a page of ports, paged by keyset (sort value, id).
 func ListPorts(ctx context.Context, q Querier, query PortQuery) ([]Port, error) {
+	sortExpr, ok := PortSortKeys[query.SortKey]
+	if query.SortKey == "" {
+		sortExpr, ok = "p.id", true
+	}
+	if !ok {
+		return nil, fmt.Errorf("store: unknown port sort key %q", query.SortKey)
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if query.NodeID != 0 {
+		where = append(where, "p.node_id = "+arg(query.NodeID))
+	}
+	if query.Address != "" {
+		where = append(where, "p.address = "+arg(query.Address))
+	}
+	dir, cmp := "ASC", ">"
+	if query.SortDesc {
+		dir, cmp = "DESC", "<"
+	}
+	if query.MarkerID != 0 {
+		where = append(where, fmt.Sprintf("(%s, p.id) %s (SELECT %s, p.id FROM ports p WHERE p.id = %s)",
+			sortExpr, cmp, sortExpr, arg(query.MarkerID)))
+	}
+	sql := `SELECT ` + portColumns + ` FROM ports p JOIN nodes n ON n.id = p.node_id`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += fmt.Sprintf(" ORDER BY %s %s, p.id %s LIMIT %s", sortExpr, dir, dir, arg(query.Limit))
 	ports := []Port{}
-	err := q.SelectContext(ctx, &ports, `SELECT `+portColumns+`
-		FROM ports p JOIN nodes n ON n.id = p.node_id
-		WHERE p.id > $1
-		  AND ($2 = 0 OR p.node_id = $2)
-		  AND ($3 = '' OR p.address = $3)
-		ORDER BY p.id LIMIT $4`, query.MarkerID, query.NodeID, query.Address, query.Limit)
+	err := q.SelectContext(ctx, &ports, sql, args...)
 	return ports, translate(err)
+}
+
+// GetPortForUpdate reads a port by UUID and locks its row until the
+// transaction ends.
+func GetPortForUpdate(ctx context.Context, q Querier, id string) (*Port, error) {
+	var p Port
+	err := q.GetContext(ctx, &p, `SELECT `+portColumns+`
+		FROM ports p JOIN nodes n ON n.id = p.node_id WHERE p.uuid = $1 FOR UPDATE OF p`, id)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return &p, nil
+}
+
+// UpdatePort writes the editable columns of p (Address already normalised).
+func UpdatePort(ctx context.Context, q Querier, p *Port) error {
+	res, err := q.ExecContext(ctx, `UPDATE ports SET address = $2, node_id = $3, pxe_enabled = $4,
+		local_link_connection = $5, physical_network = $6, extra = $7, updated_at = now()
+		WHERE id = $1`, p.ID, p.Address, p.NodeID, p.PXEEnabled, p.LocalLinkConnection, p.PhysicalNetwork, p.Extra)
+	if err != nil {
+		return translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// DeletePort removes a port.
+func DeletePort(ctx context.Context, q Querier, id int64) error {
+	res, err := q.ExecContext(ctx, `DELETE FROM ports WHERE id = $1`, id)
+	if err != nil {
+		return translate(err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // NodeIDsByPortAddresses returns the distinct ids of nodes owning a port

@@ -117,8 +117,25 @@ func Open(ctx context.Context, url string, maxConns int, wait time.Duration, log
 }
 
 // Transact runs fn in a transaction, committing if it returns nil and
-// rolling back on error or panic.
-func Transact(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error) {
+// rolling back on error or panic. A transaction PostgreSQL aborts to break
+// a deadlock is run again (up to three times): fn must only touch the
+// database.
+func Transact(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for range 3 {
+		if err = transactOnce(ctx, db, fn); !isDeadlock(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func isDeadlock(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "40P01" || pqErr.Code == "40001")
+}
+
+func transactOnce(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) (err error) {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)

@@ -20,11 +20,23 @@ type API struct {
 	auth      Authenticator
 	db        health.Pinger
 	log       *slog.Logger
+	auditLog  *slog.Logger
 }
 
+// Option configures an API.
+type Option func(*API)
+
+// WithAuditLog sends the audit records of mutating requests to l instead of
+// the process log (where they carry audit=true).
+func WithAuditLog(l *slog.Logger) Option { return func(a *API) { a.auditLog = l } }
+
 // New returns the operator API over c, authenticating callers with auth.
-func New(c *conductor.Conductor, auth Authenticator, db health.Pinger, log *slog.Logger) *API {
-	return &API{conductor: c, auth: auth, db: db, log: log}
+func New(c *conductor.Conductor, auth Authenticator, db health.Pinger, log *slog.Logger, opts ...Option) *API {
+	a := &API{conductor: c, auth: auth, db: db, log: log, auditLog: log.With("audit", true)}
+	for _, opt := range opts {
+		opt(a)
+	}
+	return a
 }
 
 // fail renders err in Ironic's format and stops the request.

@@ -35,6 +35,12 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (role Role, subject string, ok bool)
 }
 
+// Challenger is an Authenticator that names the scheme clients should use
+// in the WWW-Authenticate header of a 401 (default: Bearer).
+type Challenger interface {
+	Challenge() string
+}
+
 // NoAuth accepts every request as admin, ignoring credentials, as Ironic's
 // noauth mode does. Programs allow it on loopback listeners only.
 type NoAuth struct{}
@@ -84,8 +90,12 @@ const roleKey, subjectKey = "role", "subject"
 func (a *API) authenticate(c *gin.Context) {
 	role, subject, ok := a.auth.Authenticate(c.Request)
 	if !ok {
-		c.Header("WWW-Authenticate", `Bearer realm="ferric"`)
-		apierror.Write(c.Writer, http.StatusUnauthorized, "Authentication required: a valid, unexpired operator token is needed.")
+		challenge := `Bearer realm="ferric"`
+		if ch, isChallenger := a.auth.(Challenger); isChallenger {
+			challenge = ch.Challenge()
+		}
+		c.Header("WWW-Authenticate", challenge)
+		apierror.Write(c.Writer, http.StatusUnauthorized, "Authentication required: valid operator credentials are needed.")
 		c.Abort()
 		return
 	}

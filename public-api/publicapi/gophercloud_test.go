@@ -2,11 +2,12 @@ package publicapi_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/conductors"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/drivers"
 	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/nodes"
 	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/ports"
 	"github.com/gophercloud/gophercloud/v2/pagination"
@@ -53,6 +54,54 @@ func TestGophercloudNodesAndPorts(t *testing.T) {
 		t.Errorf("get by name: uuid %s, want %s", byName.UUID, created.UUID)
 	}
 
+	updated, err := nodes.Update(ctx, client, created.UUID, nodes.UpdateOpts{
+		nodes.UpdateOperation{Op: nodes.AddOp, Path: "/driver_info/ipmi_address", Value: "10.0.0.7"},
+		nodes.UpdateOperation{Op: nodes.ReplaceOp, Path: "/properties/cpus", Value: 16},
+		nodes.UpdateOperation{Op: nodes.AddOp, Path: "/resource_class", Value: "bm.large"},
+	}).Extract()
+	if err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if updated.DriverInfo["ipmi_address"] != "10.0.0.7" || updated.DriverInfo["ipmi_password"] != "******" ||
+		updated.Properties["cpus"] != 16.0 || updated.ResourceClass != "bm.large" {
+		t.Errorf("updated node = %+v", updated)
+	}
+	var stored string
+	if err := s.DB.Get(&stored, `SELECT driver_info->>'ipmi_password' FROM nodes WHERE uuid = $1`, created.UUID); err != nil || stored != "hunter2" {
+		t.Errorf("the stored password after a patch elsewhere = %q, %v; want it kept", stored, err)
+	}
+
+	if err := nodes.SetMaintenance(ctx, client, created.UUID, nodes.MaintenanceOpts{Reason: "fan"}).ExtractErr(); err != nil {
+		t.Fatalf("set maintenance: %v", err)
+	}
+	got, err := nodes.Get(ctx, client, created.UUID).Extract()
+	if err != nil || !got.Maintenance || got.MaintenanceReason != "fan" {
+		t.Errorf("after set maintenance: %+v, %v", got, err)
+	}
+	var inMaintenance []nodes.Node
+	err = nodes.List(client, nodes.ListOpts{Maintenance: true}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+		ns, err := nodes.ExtractNodes(p)
+		inMaintenance = append(inMaintenance, ns...)
+		return true, err
+	})
+	if err != nil || len(inMaintenance) != 1 {
+		t.Errorf("list maintenance=true: %d nodes, %v", len(inMaintenance), err)
+	}
+	if err := nodes.UnsetMaintenance(ctx, client, created.UUID).ExtractErr(); err != nil {
+		t.Fatalf("unset maintenance: %v", err)
+	}
+	if got, _ := nodes.Get(ctx, client, created.UUID).Extract(); got.Maintenance || got.MaintenanceReason != "" {
+		t.Errorf("after unset maintenance: %v %q", got.Maintenance, got.MaintenanceReason)
+	}
+
+	validation, err := nodes.Validate(ctx, client, created.UUID).Extract()
+	if err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if !validation.Power.Result || !validation.Management.Result || !validation.Deploy.Result {
+		t.Errorf("validate = %+v, want power, management and deploy true for the fake driver", validation)
+	}
+
 	pxe := true
 	port, err := ports.Create(ctx, client, ports.CreateOpts{
 		NodeUUID: created.UUID, Address: "52:54:00:AB:CD:EF", PXEEnabled: &pxe,
@@ -78,6 +127,13 @@ func TestGophercloudNodesAndPorts(t *testing.T) {
 	if err != nil || len(listed) != 1 || listed[0].UUID != port.UUID {
 		t.Errorf("list ports by address: %v %+v", err, listed)
 	}
+	movedPort, err := ports.Update(ctx, client, port.UUID, ports.UpdateOpts{
+		ports.UpdateOperation{Op: ports.ReplaceOp, Path: "/address", Value: "52:54:00:AB:CD:00"},
+		ports.UpdateOperation{Op: ports.AddOp, Path: "/extra/switch", Value: "tor-1"},
+	}).Extract()
+	if err != nil || movedPort.Address != "52:54:00:ab:cd:00" || movedPort.Extra["switch"] != "tor-1" {
+		t.Errorf("update port: %+v, %v", movedPort, err)
+	}
 
 	if err := nodes.Delete(ctx, client, created.UUID).ExtractErr(); err != nil {
 		t.Fatalf("delete: %v", err)
@@ -91,34 +147,129 @@ func TestGophercloudNodesAndPorts(t *testing.T) {
 	}
 }
 
+// TestGophercloudPortDelete covers the port calls not exercised above.
+func TestGophercloudPortDelete(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	client := s.gopherClient(t, "admin")
+	ctx := context.Background()
+	node := s.createNode(t, `{"driver": "fake"}`)
+	port, err := ports.Create(ctx, client, ports.CreateOpts{NodeUUID: node, Address: "52:54:00:00:00:aa"}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ports.Get(ctx, client, port.UUID).Extract(); err != nil || got.Address != port.Address {
+		t.Fatalf("get port: %+v, %v", got, err)
+	}
+	if err := ports.Delete(ctx, client, port.UUID).ExtractErr(); err != nil {
+		t.Fatalf("delete port: %v", err)
+	}
+	if _, err := ports.Get(ctx, client, port.UUID).Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		t.Errorf("get deleted port: %v, want 404", err)
+	}
+}
+
+// TestGophercloudDriversAndConductors reads drivers and conductors as
+// exporters do.
+func TestGophercloudDriversAndConductors(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	client := s.gopherClient(t, "reader")
+	ctx := context.Background()
+	_, err := s.DB.Exec(`INSERT INTO conductors (name, drivers, conductor_group, heartbeat_at) VALUES
+		('cond-a', '{fake,ipmi}', '', now()),
+		('cond-dead', '{fake}', 'rack2', now() - interval '5 minutes')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pages, err := drivers.ListDrivers(client, drivers.ListDriversOpts{Detail: true}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := drivers.ExtractDrivers(pages)
+	if err != nil || len(all) != 1 || all[0].Name != "fake" {
+		t.Fatalf("drivers = %+v, %v; want the one enabled driver", all, err)
+	}
+	if len(all[0].Hosts) != 1 || all[0].Hosts[0] != "cond-a" {
+		t.Errorf("fake driver hosts = %v, want the live conductor only", all[0].Hosts)
+	}
+	if all[0].DefaultPowerInterface != "fake" || all[0].Type != "dynamic" {
+		t.Errorf("driver detail = %+v", all[0])
+	}
+	d, err := drivers.GetDriverDetails(ctx, client, "fake").Extract()
+	if err != nil || d.Name != "fake" {
+		t.Errorf("driver details: %+v, %v", d, err)
+	}
+	props, err := drivers.GetDriverProperties(ctx, client, "fake").Extract()
+	if err != nil || (*props)["fake_latency"] == nil {
+		t.Errorf("driver properties: %v, %v", props, err)
+	}
+	if _, err := drivers.GetDriverDetails(ctx, client, "ipmi").Extract(); !gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		t.Errorf("a driver not enabled here: %v, want 404", err)
+	}
+
+	cpages, err := conductors.List(client, conductors.ListOpts{Detail: true}).AllPages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := conductors.ExtractConductors(cpages)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("conductors = %+v, %v", cs, err)
+	}
+	alive := map[string]bool{}
+	for _, c := range cs {
+		alive[c.Hostname] = c.Alive
+	}
+	if !alive["cond-a"] || alive["cond-dead"] || len(cs[0].Drivers) != 2 {
+		t.Errorf("conductors = %+v, want cond-a alive with two drivers and cond-dead not", cs)
+	}
+	one, err := conductors.Get(ctx, client, "cond-dead").Extract()
+	if err != nil || one.ConductorGroup != "rack2" || one.Alive {
+		t.Errorf("get conductor: %+v, %v", one, err)
+	}
+}
+
 // TestGophercloudPagesThroughAllNodes checks that gophercloud's AllPages,
-// which follows nodes_links rather than next, sees every node once.
+// which follows nodes_links rather than next, sees every one of 2,500
+// nodes exactly once, at the server's page size and at a client's.
 func TestGophercloudPagesThroughAllNodes(t *testing.T) {
 	t.Parallel()
 	s := newServer(t)
 	client := s.gopherClient(t, "reader")
-	const total = 250
-	for i := range total {
-		_, err := s.DB.Exec(`INSERT INTO nodes (uuid, name, driver, provision_state)
-			VALUES (gen_random_uuid(), $1, 'fake', 'enroll')`, fmt.Sprintf("n%03d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	pages, err := nodes.List(client, nodes.ListOpts{Limit: 40, SortKey: "name"}).AllPages(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := nodes.ExtractNodes(pages)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != total {
-		t.Fatalf("paged through %d nodes, want %d", len(all), total)
-	}
-	for i, n := range all {
-		if want := fmt.Sprintf("n%03d", i); n.Name != want {
-			t.Fatalf("node %d is %q, want %q (order or duplicates wrong)", i, n.Name, want)
-		}
+	const total = 2500
+	seedNodes(t, s.DB, total, "n")
+	for _, tc := range []struct {
+		name  string
+		pager pagination.Pager
+	}{
+		{"server page size", nodes.List(client, nodes.ListOpts{})},
+		{"limit 300 by name", nodes.List(client, nodes.ListOpts{Limit: 300, SortKey: "name"})},
+		{"detail, newest first", nodes.ListDetail(client, nodes.ListOpts{Limit: 700, SortKey: "created_at", SortDir: "desc"})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pages, err := tc.pager.AllPages(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			all, err := nodes.ExtractNodes(pages)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			for _, n := range all {
+				seen[n.UUID] = true
+			}
+			if len(all) != total || len(seen) != total {
+				t.Fatalf("paged through %d nodes (%d distinct), want %d", len(all), len(seen), total)
+			}
+			if tc.name == "limit 300 by name" {
+				for i := 1; i < len(all); i++ {
+					if all[i-1].Name >= all[i].Name {
+						t.Fatalf("nodes %d and %d out of order: %q, %q", i-1, i, all[i-1].Name, all[i].Name)
+					}
+				}
+			}
+		})
 	}
 }

@@ -1,7 +1,9 @@
 package publicapi
 
 import (
+	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -12,6 +14,39 @@ import (
 
 // maxLimit caps a page, as Ironic's [api] max_limit.
 const maxLimit = 1000
+
+// Query parameters every list accepts.
+var pagingParams = []string{"limit", "marker", "sort_key", "sort_dir", "fields", "detail"}
+
+// allowQuery refuses query parameters outside allowed: a misspelt filter
+// must not silently return everything.
+func allowQuery(c *gin.Context, allowed ...[]string) error {
+	for name := range c.Request.URL.Query() {
+		if !contains(allowed, name) {
+			var all []string
+			for _, set := range allowed {
+				all = append(all, set...)
+			}
+			sort.Strings(all)
+			if len(all) == 0 {
+				return fault.New(fault.Invalid, "Unknown query parameter %q: this resource takes none.", name)
+			}
+			return fault.New(fault.Invalid, "Unknown query parameter %q. Valid parameters: %s.", name, strings.Join(all, ", "))
+		}
+	}
+	return nil
+}
+
+func contains(sets [][]string, name string) bool {
+	for _, set := range sets {
+		for _, s := range set {
+			if s == name {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // page holds the paging parameters common to every list.
 type page struct {
@@ -40,25 +75,36 @@ func parsePage(c *gin.Context) (page, error) {
 	return p, nil
 }
 
-// parseFields reads fields=a,b; nil means all. Unknown names are an error.
-func parseFields(c *gin.Context, known map[string]bool) ([]string, error) {
+// checkSortKey refuses sort keys naming fields newer than the request's
+// version (406); unknown keys are refused by the conductor (400).
+func checkSortKey[T any](t fieldTable[T], key string, v Version) error {
+	if m, ok := t.minor(key); ok && !v.AtLeast(m) {
+		return notAcceptable("Sorting by "+key, m, v)
+	}
+	return nil
+}
+
+// parseFields reads fields=a,b (API 1.8 and later); nil means all.
+func parseFields[T any](c *gin.Context, t fieldTable[T], minor int) ([]string, error) {
 	raw, ok := c.GetQuery("fields")
 	if !ok {
 		return nil, nil
 	}
+	v := versionOf(c)
+	if !v.AtLeast(minor) {
+		return nil, notAcceptable("The fields parameter", minor, v)
+	}
 	var fields []string
 	for _, f := range strings.Split(raw, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
+		if f = strings.TrimSpace(f); f != "" {
+			fields = append(fields, f)
 		}
-		if !known[f] {
-			return nil, fault.New(fault.Invalid, "Field(s) %q are not valid.", f)
-		}
-		fields = append(fields, f)
 	}
 	if len(fields) == 0 {
 		return nil, fault.New(fault.Invalid, "The fields parameter names no field.")
+	}
+	if err := t.checkFields(fields, v); err != nil {
+		return nil, err
 	}
 	return fields, nil
 }
@@ -75,10 +121,51 @@ func parseBoolQuery(c *gin.Context, name string) (*bool, error) {
 	return &b, nil
 }
 
-// nextURL is the link to the page after lastUUID, repeating the request's
+// listShape reads detail= (API 1.43 and later on resource lists) and
+// fields=, which exclude each other. detailPath is true on .../detail
+// routes, which are always detailed and take no detail=.
+func listShape[T any](c *gin.Context, t fieldTable[T], detailPath bool, detailMinor, fieldsMinor int) (detail bool, fields []string, err error) {
+	v := versionOf(c)
+	d, err := parseBoolQuery(c, "detail")
+	if err != nil {
+		return false, nil, err
+	}
+	switch {
+	case d != nil && detailPath:
+		return false, nil, fault.New(fault.Invalid, "The detail parameter is not allowed on a .../detail path.")
+	case d != nil && !v.AtLeast(detailMinor):
+		return false, nil, notAcceptable("The detail parameter", detailMinor, v)
+	}
+	detail = detailPath || (d != nil && *d)
+	if fields, err = parseFields(c, t, fieldsMinor); err != nil {
+		return false, nil, err
+	}
+	if detail && fields != nil {
+		return false, nil, fault.New(fault.Invalid, "Can not specify ?detail=True and fields in the same request.")
+	}
+	return detail, fields, nil
+}
+
+// listKeys is the fields each item of a list shows.
+func listKeys(detail bool, fields, summary []string, idField string) []string {
+	switch {
+	case detail:
+		return nil
+	case fields != nil:
+		for _, f := range fields {
+			if f == idField {
+				return fields
+			}
+		}
+		return append([]string{idField}, fields...) // items stay identifiable
+	}
+	return summary
+}
+
+// nextURL is the link to the page after lastID, repeating the request's
 // filters, or "" when this page was not full.
-func nextURL(c *gin.Context, n int, p page, lastUUID string) string {
-	if n < p.limit || lastUUID == "" {
+func nextURL(c *gin.Context, n int, p page, lastID string) string {
+	if n < p.limit || lastID == "" {
 		return ""
 	}
 	q := url.Values{}
@@ -86,17 +173,21 @@ func nextURL(c *gin.Context, n int, p page, lastUUID string) string {
 		q[k] = v
 	}
 	q.Set("limit", strconv.Itoa(p.limit))
-	q.Set("marker", lastUUID)
+	q.Set("marker", lastID)
 	return baseURL(c) + c.Request.URL.Path + "?" + q.Encode()
 }
 
 // renderList writes {collection: items, "next": url, collection+"_links":
 // [{next}]}; gophercloud pages with the latter, other clients the former.
-func renderList(c *gin.Context, collection string, items []gin.H, next string) {
-	body := gin.H{collection: items}
+// extraLinkKeys are further spellings gophercloud reads (conductor_links).
+func renderList(c *gin.Context, collection string, items []doc, next string, extraLinkKeys ...string) {
+	body := doc{{collection, items}}
 	if next != "" {
-		body["next"] = next
-		body[collection+"_links"] = []gin.H{link(next, "next")}
+		links := []doc{{{"href", next}, {"rel", "next"}}}
+		body = append(body, member{"next", next}, member{collection + "_links", links})
+		for _, k := range extraLinkKeys {
+			body = append(body, member{k, links})
+		}
 	}
-	c.JSON(200, body)
+	writeJSON(c, http.StatusOK, body)
 }

@@ -44,7 +44,7 @@ type server struct {
 	DB  *sqlx.DB
 }
 
-func newServer(t *testing.T) *server {
+func newServer(t testing.TB) *server {
 	t.Helper()
 	db := pgtest.NewDB(t)
 	reg := builtin.Registry()
@@ -59,7 +59,7 @@ func newServer(t *testing.T) *server {
 	return &server{URL: srv.URL, DB: db}
 }
 
-func mintToken(t *testing.T, keys *token.Keys, role, audience string, ttl time.Duration) string {
+func mintToken(t testing.TB, keys *token.Keys, role, audience string, ttl time.Duration) string {
 	t.Helper()
 	claims := token.Claims{Role: role}
 	claims.Subject = "test-" + role

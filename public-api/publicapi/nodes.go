@@ -1,6 +1,10 @@
 package publicapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -11,14 +15,24 @@ import (
 	"github.com/ferric-metal/ferric/shared/jsonbody"
 )
 
-// nodeFields are the names accepted by fields=.
-var nodeFields = func() map[string]bool {
-	m := map[string]bool{}
-	for k := range nodeDoc(&store.Node{}, "", MaxVersion) {
-		m[k] = true
+// checkNodeIdent vets the {node} of a route before its handler: a UUID, or
+// from API 1.5 on a name. Older clients naming a node by name get 404,
+// Ironic's answer then; a malformed name is 400.
+func (a *API) checkNodeIdent(c *gin.Context) {
+	ident := c.Param("node")
+	if ident == "" || conductor.IsUUID(ident) {
+		c.Next()
+		return
 	}
-	return m
-}()
+	switch v := versionOf(c); {
+	case !v.AtLeast(vNames):
+		a.fail(c, fault.New(fault.NotFound, "Node %s could not be found.", ident))
+	case !conductor.ValidNodeIdent(ident):
+		a.fail(c, fault.New(fault.Invalid, "Expected a logical name or UUID but received %q.", ident))
+	default:
+		c.Next()
+	}
+}
 
 // createNodeRequest is the body of POST /v1/nodes. Unknown fields are refused.
 type createNodeRequest struct {
@@ -29,29 +43,59 @@ type createNodeRequest struct {
 	Properties     map[string]any `json:"properties"`
 	InstanceInfo   map[string]any `json:"instance_info"`
 	Extra          map[string]any `json:"extra"`
+	ChassisUUID    *string        `json:"chassis_uuid"`
 	ResourceClass  *string        `json:"resource_class"`
-	ConductorGroup string         `json:"conductor_group"`
+	ConductorGroup *string        `json:"conductor_group"`
 	Owner          *string        `json:"owner"`
 	Lessee         *string        `json:"lessee"`
 	Description    *string        `json:"description"`
 }
 
+// checkVersion refuses fields newer than the request's version (406).
+func (r *createNodeRequest) checkVersion(v Version) error {
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{r.Name != nil, "name"}, {r.ResourceClass != nil, "resource_class"},
+		{r.ConductorGroup != nil, "conductor_group"}, {r.Owner != nil, "owner"},
+		{r.Lessee != nil, "lessee"}, {r.Description != nil, "description"},
+	} {
+		if m, _ := nodeFields.minor(f.name); f.set && !v.AtLeast(m) {
+			return notAcceptable("Field "+f.name, m, v)
+		}
+	}
+	return nil
+}
+
 // createNode handles POST /v1/nodes.
 func (a *API) createNode(c *gin.Context) {
 	var req createNodeRequest
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
 	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
 	v := versionOf(c)
+	if err := req.checkVersion(v); err != nil {
+		a.fail(c, err)
+		return
+	}
 	initial := conductor.StateEnroll
-	if !v.AtLeast(11) {
+	if !v.AtLeast(vEnrollDefault) {
 		initial = conductor.StateAvailable // before 1.11 nodes started available
+	}
+	group := ""
+	if req.ConductorGroup != nil {
+		group = *req.ConductorGroup
 	}
 	n, err := a.conductor.CreateNode(c.Request.Context(), conductor.NodeSpec{
 		UUID: req.UUID, Name: req.Name, Driver: req.Driver, DriverInfo: req.DriverInfo,
 		Properties: req.Properties, InstanceInfo: req.InstanceInfo, Extra: req.Extra,
-		ResourceClass: req.ResourceClass, ConductorGroup: req.ConductorGroup,
+		ChassisUUID: req.ChassisUUID, ResourceClass: req.ResourceClass, ConductorGroup: group,
 		Owner: req.Owner, Lessee: req.Lessee, Description: req.Description,
 		InitialState: initial,
 	})
@@ -59,14 +103,18 @@ func (a *API) createNode(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	base := baseURL(c)
-	c.Header("Location", base+"/v1/nodes/"+n.UUID)
-	c.JSON(http.StatusCreated, nodeDoc(n, base, v))
+	r := newRenderer(c)
+	c.Header("Location", r.base+"/v1/nodes/"+n.UUID)
+	writeJSON(c, http.StatusCreated, nodeFields.render(n, r, nil))
 }
 
 // showNode handles GET /v1/nodes/{node}.
 func (a *API) showNode(c *gin.Context) {
-	fields, err := parseFields(c, nodeFields)
+	if err := allowQuery(c, []string{"fields"}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	fields, err := parseFields(c, nodeFields, vFields)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -76,64 +124,68 @@ func (a *API) showNode(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	doc := nodeDoc(n, baseURL(c), versionOf(c))
-	if fields != nil {
-		doc = pick(doc, fields)
-	}
-	c.JSON(http.StatusOK, doc)
+	writeJSON(c, http.StatusOK, nodeFields.render(n, newRenderer(c), fields))
 }
+
+// nodeFilters are the filters of node lists and the versions that added them.
+var nodeFilters = []struct {
+	name  string
+	minor int
+}{
+	{"maintenance", 1}, {"associated", 1}, {"instance_uuid", 1}, {"chassis_uuid", 1},
+	{"provision_state", vProvisionStateFilter}, {"driver", vDriverFilter},
+	{"resource_class", vResourceClass}, {"fault", vFault}, {"conductor_group", vConductorGroup},
+	{"owner", vOwner}, {"description_contains", vDescription}, {"lessee", vLessee},
+}
+
+var nodeFilterNames = func() []string {
+	var names []string
+	for _, f := range nodeFilters {
+		names = append(names, f.name)
+	}
+	return names
+}()
 
 // listNodes handles GET /v1/nodes.
-func (a *API) listNodes(c *gin.Context) {
-	detail, err := parseBoolQuery(c, "detail")
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.renderNodes(c, detail != nil && *detail)
-}
+func (a *API) listNodes(c *gin.Context) { a.renderNodes(c, false, "") }
 
 // listNodesDetail handles GET /v1/nodes/detail.
-func (a *API) listNodesDetail(c *gin.Context) {
-	if _, ok := c.GetQuery("detail"); ok {
-		a.fail(c, fault.New(fault.Invalid, "The detail parameter is not allowed on /v1/nodes/detail."))
-		return
-	}
-	a.renderNodes(c, true)
-}
+func (a *API) listNodesDetail(c *gin.Context) { a.renderNodes(c, true, "") }
 
-func (a *API) renderNodes(c *gin.Context, detail bool) {
-	fields, err := parseFields(c, nodeFields)
+// listChassisNodes handles GET /v1/chassis/{chassis}/nodes.
+func (a *API) listChassisNodes(c *gin.Context) { a.renderNodes(c, false, c.Param("chassis")) }
+
+// listChassisNodesDetail handles GET /v1/chassis/{chassis}/nodes/detail.
+func (a *API) listChassisNodesDetail(c *gin.Context) { a.renderNodes(c, true, c.Param("chassis")) }
+
+// renderNodes lists nodes, in a chassis when chassisID is set.
+func (a *API) renderNodes(c *gin.Context, detailPath bool, chassisID string) {
+	q, p, err := nodeQuery(c, chassisID != "")
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	if detail && fields != nil {
-		a.fail(c, fault.New(fault.Invalid, "Can not specify ?detail=True and fields in the same request."))
-		return
-	}
-	q, p, err := nodeQuery(c)
+	detail, fields, err := listShape(c, nodeFields, detailPath, vDetail, vFields)
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	nodes, err := a.conductor.ListNodes(c.Request.Context(), q)
+	keys := listKeys(detail, fields, nodeSummaryFields, "uuid")
+	q.Shape = nodeShape(keys)
+	var nodes []store.Node
+	if chassisID != "" {
+		nodes, err = a.conductor.ListChassisNodes(c.Request.Context(), chassisID, q)
+	} else {
+		nodes, err = a.conductor.ListNodes(c.Request.Context(), q)
+	}
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	base, v := baseURL(c), versionOf(c)
-	keys := nodeSummaryFields
-	if fields != nil {
-		keys = append([]string{"uuid"}, fields...)
-	}
-	items := make([]gin.H, len(nodes))
+	r := newRenderer(c)
+	items := make([]doc, len(nodes))
 	for i := range nodes {
-		doc := nodeDoc(&nodes[i], base, v)
-		if !detail {
-			doc = pick(doc, keys)
-		}
-		items[i] = doc
+		items[i] = nodeFields.render(&nodes[i], r, keys)
 	}
 	last := ""
 	if len(nodes) > 0 {
@@ -142,19 +194,66 @@ func (a *API) renderNodes(c *gin.Context, detail bool) {
 	renderList(c, "nodes", items, nextURL(c, len(nodes), p, last))
 }
 
-func nodeQuery(c *gin.Context) (store.NodeQuery, page, error) {
+// nodeShape is the least a list must read from the database to render
+// keys (nil: every field).
+func nodeShape(keys []string) store.NodeShape {
+	if keys == nil {
+		return store.NodeFull
+	}
+	shape := store.NodeSummary
+	for _, k := range keys {
+		switch k {
+		case "uuid", "name", "instance_uuid", "power_state", "provision_state", "maintenance",
+			"links", "ports", "states":
+		case "driver_info", "driver_internal_info", "properties", "instance_info", "extra":
+			return store.NodeFull
+		default:
+			shape = store.NodeNoJSON
+		}
+	}
+	return shape
+}
+
+// nodeQuery reads a node list's paging and filters, refusing filters newer
+// than the request's version (406) and unknown parameters (400).
+func nodeQuery(c *gin.Context, inChassis bool) (store.NodeQuery, page, error) {
+	filters := nodeFilterNames
+	if inChassis {
+		filters = filters[:0:0]
+		for _, f := range nodeFilterNames {
+			if f != "chassis_uuid" {
+				filters = append(filters, f)
+			}
+		}
+	}
+	if err := allowQuery(c, pagingParams, filters); err != nil {
+		return store.NodeQuery{}, page{}, err
+	}
+	v := versionOf(c)
+	for _, f := range nodeFilters {
+		if _, set := c.GetQuery(f.name); set && !v.AtLeast(f.minor) {
+			return store.NodeQuery{}, page{}, notAcceptable("The "+f.name+" filter", f.minor, v)
+		}
+	}
 	p, err := parsePage(c)
 	if err != nil {
 		return store.NodeQuery{}, p, err
 	}
+	if err := checkSortKey(nodeFields, p.sortKey, v); err != nil {
+		return store.NodeQuery{}, p, err
+	}
 	q := store.NodeQuery{
 		Limit: p.limit, MarkerUUID: p.marker, SortKey: p.sortKey, SortDesc: p.desc,
-		ProvisionState: c.Query("provision_state"),
-		Driver:         c.Query("driver"),
-		ResourceClass:  c.Query("resource_class"),
-		ConductorGroup: c.Query("conductor_group"),
-		Fault:          c.Query("fault"),
-		Owner:          c.Query("owner"),
+		ProvisionState:      c.Query("provision_state"),
+		Driver:              c.Query("driver"),
+		ResourceClass:       c.Query("resource_class"),
+		ConductorGroup:      c.Query("conductor_group"),
+		Fault:               c.Query("fault"),
+		Owner:               c.Query("owner"),
+		Lessee:              c.Query("lessee"),
+		InstanceUUID:        c.Query("instance_uuid"),
+		ChassisUUID:         c.Query("chassis_uuid"),
+		DescriptionContains: c.Query("description_contains"),
 	}
 	if q.Maintenance, err = parseBoolQuery(c, "maintenance"); err != nil {
 		return q, p, err
@@ -165,11 +264,168 @@ func nodeQuery(c *gin.Context) (store.NodeQuery, page, error) {
 	return q, p, nil
 }
 
+// patchRequest is one operation of a JSON Patch body. From is decoded only
+// so that move and copy are refused by name rather than as unknown fields.
+type patchRequest struct {
+	Op    string          `json:"op"`
+	Path  string          `json:"path"`
+	Value json.RawMessage `json:"value"`
+	From  *string         `json:"from"`
+}
+
+// decodePatch reads a JSON Patch body (a list of operations).
+func decodePatch(c *gin.Context) ([]conductor.PatchOp, error) {
+	var req []patchRequest
+	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+		return nil, err
+	}
+	ops := make([]conductor.PatchOp, len(req))
+	for i, r := range req {
+		ops[i] = conductor.PatchOp{Op: r.Op, Path: r.Path, Value: r.Value}
+	}
+	return ops, nil
+}
+
+// checkPatchVersion refuses patches of fields newer than the request's
+// version (406).
+func checkPatchVersion[T any](t fieldTable[T], ops []conductor.PatchOp, v Version) error {
+	for _, op := range ops {
+		if m, ok := t.minor(conductor.PatchRoot(op)); ok && !v.AtLeast(m) {
+			return notAcceptable("Patching "+conductor.PatchRoot(op), m, v)
+		}
+	}
+	return nil
+}
+
+// updateNode handles PATCH /v1/nodes/{node}.
+func (a *API) updateNode(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	ops, err := decodePatch(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	v := versionOf(c)
+	if err := checkPatchVersion(nodeFields, ops, v); err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, op := range ops {
+		if op.Op == "remove" && op.Path == "/chassis_uuid" && !v.AtLeast(vUnsetChassis) {
+			a.fail(c, notAcceptable("Removing chassis_uuid", vUnsetChassis, v))
+			return
+		}
+	}
+	n, err := a.conductor.UpdateNode(c.Request.Context(), c.Param("node"), ops)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, nodeFields.render(n, newRenderer(c), nil))
+}
+
 // deleteNode handles DELETE /v1/nodes/{node}.
 func (a *API) deleteNode(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
 	if err := a.conductor.DeleteNode(c.Request.Context(), c.Param("node")); err != nil {
 		a.fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// nodeStates handles GET /v1/nodes/{node}/states.
+func (a *API) nodeStates(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	n, err := a.conductor.GetNode(c.Request.Context(), c.Param("node"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, nodeFields.render(n, newRenderer(c), nodeStateFields))
+}
+
+// validateNode handles GET /v1/nodes/{node}/validate.
+func (a *API) validateNode(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	checks, err := a.conductor.ValidateNode(c.Request.Context(), c.Param("node"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	out := make(gin.H, len(checks))
+	for iface, check := range checks {
+		var result, reason any
+		if check.Result != nil {
+			result = *check.Result
+		}
+		if check.Reason != nil {
+			reason = *check.Reason
+		}
+		out[iface] = gin.H{"result": result, "reason": reason}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// maintenanceRequest is the optional body of PUT .../maintenance.
+type maintenanceRequest struct {
+	Reason *string `json:"reason"`
+}
+
+// setMaintenance handles PUT /v1/nodes/{node}/maintenance: 202, no body.
+func (a *API) setMaintenance(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	var req maintenanceRequest
+	if err := decodeOptionalBody(c, &req); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.conductor.SetMaintenance(c.Request.Context(), c.Param("node"), req.Reason); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusAccepted)
+}
+
+// clearMaintenance handles DELETE /v1/nodes/{node}/maintenance: 202, no body.
+func (a *API) clearMaintenance(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.conductor.ClearMaintenance(c.Request.Context(), c.Param("node")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusAccepted)
+}
+
+// decodeOptionalBody decodes a body that clients may leave empty.
+func decodeOptionalBody(c *gin.Context, v any) error {
+	body, err := io.ReadAll(c.Request.Body)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return fault.New(fault.TooLarge, "Request body larger than %d bytes.", mbe.Limit)
+	case err != nil:
+		return fault.Wrap(fault.Invalid, err, "Could not read the request body.")
+	case len(bytes.TrimSpace(body)) == 0:
+		return nil
+	}
+	return jsonbody.DecodeBytes(body, v)
 }

@@ -6,18 +6,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/conductor"
-	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/fault"
 	"github.com/ferric-metal/ferric/shared/jsonbody"
 )
-
-var portFields = func() map[string]bool {
-	m := map[string]bool{}
-	for k := range portDoc(&store.Port{}, "") {
-		m[k] = true
-	}
-	return m
-}()
 
 // createPortRequest is the body of POST /v1/ports.
 type createPortRequest struct {
@@ -33,10 +24,34 @@ type createPortRequest struct {
 	IsSmartNIC    *bool   `json:"is_smartnic"`
 }
 
+func (r *createPortRequest) checkVersion(v Version) error {
+	for _, f := range []struct {
+		set  bool
+		name string
+	}{
+		{r.PXEEnabled != nil, "pxe_enabled"}, {r.LocalLinkConnection != nil, "local_link_connection"},
+		{r.PhysicalNetwork != nil, "physical_network"}, {r.PortgroupUUID != nil, "portgroup_uuid"},
+		{r.IsSmartNIC != nil, "is_smartnic"},
+	} {
+		if m, _ := portFields.minor(f.name); f.set && !v.AtLeast(m) {
+			return notAcceptable("Field "+f.name, m, v)
+		}
+	}
+	return nil
+}
+
 // createPort handles POST /v1/ports.
 func (a *API) createPort(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
 	var req createPortRequest
 	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := req.checkVersion(versionOf(c)); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -56,14 +71,18 @@ func (a *API) createPort(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	base := baseURL(c)
-	c.Header("Location", base+"/v1/ports/"+p.UUID)
-	c.JSON(http.StatusCreated, portDoc(p, base))
+	r := newRenderer(c)
+	c.Header("Location", r.base+"/v1/ports/"+p.UUID)
+	writeJSON(c, http.StatusCreated, portFields.render(p, r, nil))
 }
 
 // showPort handles GET /v1/ports/{port}.
 func (a *API) showPort(c *gin.Context) {
-	fields, err := parseFields(c, portFields)
+	if err := allowQuery(c, []string{"fields"}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	fields, err := parseFields(c, portFields, vFields)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -73,34 +92,36 @@ func (a *API) showPort(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	doc := portDoc(p, baseURL(c))
-	if fields != nil {
-		doc = pick(doc, fields)
-	}
-	c.JSON(http.StatusOK, doc)
+	writeJSON(c, http.StatusOK, portFields.render(p, newRenderer(c), fields))
 }
+
+var portFilterNames = []string{"node", "node_uuid", "address"}
 
 // listPorts handles GET /v1/ports.
-func (a *API) listPorts(c *gin.Context) {
-	detail, err := parseBoolQuery(c, "detail")
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	a.renderPorts(c, detail != nil && *detail)
-}
+func (a *API) listPorts(c *gin.Context) { a.renderPorts(c, false, "") }
 
 // listPortsDetail handles GET /v1/ports/detail.
-func (a *API) listPortsDetail(c *gin.Context) { a.renderPorts(c, true) }
+func (a *API) listPortsDetail(c *gin.Context) { a.renderPorts(c, true, "") }
 
-func (a *API) renderPorts(c *gin.Context, detail bool) {
-	fields, err := parseFields(c, portFields)
-	if err != nil {
+// listNodePorts handles GET /v1/nodes/{node}/ports.
+func (a *API) listNodePorts(c *gin.Context) { a.renderPorts(c, false, c.Param("node")) }
+
+// listNodePortsDetail handles GET /v1/nodes/{node}/ports/detail.
+func (a *API) listNodePortsDetail(c *gin.Context) { a.renderPorts(c, true, c.Param("node")) }
+
+// renderPorts lists ports, of one node when nodeIdent is set.
+func (a *API) renderPorts(c *gin.Context, detailPath bool, nodeIdent string) {
+	filters := portFilterNames
+	if nodeIdent != "" {
+		filters = []string{"address"}
+	}
+	if err := allowQuery(c, pagingParams, filters); err != nil {
 		a.fail(c, err)
 		return
 	}
-	if detail && fields != nil {
-		a.fail(c, fault.New(fault.Invalid, "Can not specify ?detail=True and fields in the same request."))
+	detail, fields, err := listShape(c, portFields, detailPath, vDetail, vFields)
+	if err != nil {
+		a.fail(c, err)
 		return
 	}
 	p, err := parsePage(c)
@@ -108,37 +129,70 @@ func (a *API) renderPorts(c *gin.Context, detail bool) {
 		a.fail(c, err)
 		return
 	}
-	if p.sortKey != "" && p.sortKey != "id" {
-		a.fail(c, fault.New(fault.Invalid, "The sort_key value %q is invalid.", p.sortKey))
+	v := versionOf(c)
+	if err := checkSortKey(portFields, p.sortKey, v); err != nil {
+		a.fail(c, err)
 		return
 	}
-	node := c.Query("node")
-	if node == "" {
-		node = c.Query("node_uuid")
+	if nodeIdent == "" {
+		nodeIdent = c.Query("node")
+		if nodeIdent == "" {
+			nodeIdent = c.Query("node_uuid")
+		}
 	}
 	ports, err := a.conductor.ListPorts(c.Request.Context(), conductor.PortFilter{
-		Limit: p.limit, MarkerUUID: p.marker, NodeIdent: node, Address: c.Query("address"),
+		Limit: p.limit, MarkerUUID: p.marker, SortKey: p.sortKey, SortDesc: p.desc,
+		NodeIdent: nodeIdent, Address: c.Query("address"),
 	})
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
-	base := baseURL(c)
-	keys := portSummaryFields
-	if fields != nil {
-		keys = append([]string{"uuid"}, fields...)
-	}
-	items := make([]gin.H, len(ports))
+	r := newRenderer(c)
+	keys := listKeys(detail, fields, portSummaryFields, "uuid")
+	items := make([]doc, len(ports))
 	for i := range ports {
-		doc := portDoc(&ports[i], base)
-		if !detail {
-			doc = pick(doc, keys)
-		}
-		items[i] = doc
+		items[i] = portFields.render(&ports[i], r, keys)
 	}
 	last := ""
 	if len(ports) > 0 {
 		last = ports[len(ports)-1].UUID
 	}
 	renderList(c, "ports", items, nextURL(c, len(ports), p, last))
+}
+
+// updatePort handles PATCH /v1/ports/{port}.
+func (a *API) updatePort(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	ops, err := decodePatch(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := checkPatchVersion(portFields, ops, versionOf(c)); err != nil {
+		a.fail(c, err)
+		return
+	}
+	p, err := a.conductor.UpdatePort(c.Request.Context(), c.Param("port"), ops)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, portFields.render(p, newRenderer(c), nil))
+}
+
+// deletePort handles DELETE /v1/ports/{port}.
+func (a *API) deletePort(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.conductor.DeletePort(c.Request.Context(), c.Param("port")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
 }

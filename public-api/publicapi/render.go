@@ -7,8 +7,92 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/shared/fault"
 	"github.com/ferric-metal/ferric/shared/redact"
 )
+
+// renderer renders resources for one request: links use the address the
+// client used, fields newer than the client's version are hidden, and lock
+// holders are judged at one instant.
+type renderer struct {
+	base string
+	v    Version
+	now  time.Time
+}
+
+func newRenderer(c *gin.Context) *renderer {
+	return &renderer{base: baseURL(c), v: versionOf(c), now: time.Now()}
+}
+
+// field is one member of a rendered resource: its name, the first API minor
+// version that shows it, and how to compute it.
+type field[T any] struct {
+	name  string
+	minor int
+	value func(x *T, r *renderer) any
+}
+
+// fieldTable is the ordered list of a resource's fields: the one place that
+// says what a resource looks like at each version, which fields= accepts
+// and which fields a version may set.
+type fieldTable[T any] struct {
+	fields []field[T]
+	index  map[string]int
+}
+
+func newFieldTable[T any](fields ...field[T]) fieldTable[T] {
+	t := fieldTable[T]{fields: fields, index: make(map[string]int, len(fields))}
+	for i, f := range fields {
+		t.index[f.name] = i
+	}
+	return t
+}
+
+// render returns the fields named by keys (all when keys is nil) that the
+// renderer's version shows, in the table's order.
+func (t fieldTable[T]) render(x *T, r *renderer, keys []string) doc {
+	if keys == nil {
+		d := make(doc, 0, len(t.fields))
+		for _, f := range t.fields {
+			if r.v.AtLeast(f.minor) {
+				d = append(d, member{f.name, f.value(x, r)})
+			}
+		}
+		return d
+	}
+	d := make(doc, 0, len(keys))
+	for _, k := range keys {
+		if i, ok := t.index[k]; ok && r.v.AtLeast(t.fields[i].minor) {
+			d = append(d, member{k, t.fields[i].value(x, r)})
+		}
+	}
+	return d
+}
+
+// minor returns the version that introduced a field; ok is false for an
+// unknown field.
+func (t fieldTable[T]) minor(name string) (int, bool) {
+	i, ok := t.index[name]
+	if !ok {
+		return 0, false
+	}
+	return t.fields[i].minor, true
+}
+
+// checkFields refuses unknown field names (400) and fields newer than v
+// (406), as Ironic does for fields=.
+func (t fieldTable[T]) checkFields(names []string, v Version) error {
+	for _, n := range names {
+		m, ok := t.minor(n)
+		if !ok {
+			return fault.New(fault.Invalid, "Field(s) %q are not valid.", n)
+		}
+		if !v.AtLeast(m) {
+			return notAcceptable("Field "+n, m, v)
+		}
+	}
+	return nil
+}
 
 // timestamp formats times as Ironic does (ISO 8601 with an offset).
 func timestamp(t *time.Time) any {
@@ -25,86 +109,193 @@ func str(s *string) any {
 	return *s
 }
 
-func resourceLinks(base, kind, id string) []gin.H {
-	return []gin.H{link(base+"/v1/"+kind+"/"+id, "self"), link(base+"/"+kind+"/"+id, "bookmark")}
+// resourceLinks are a resource's self and bookmark links, written by
+// appendJSON straight from their parts (every list item has them).
+func resourceLinks(base, kind, id string) selfLinks { return selfLinks{base, kind, id} }
+
+type selfLinks struct{ base, kind, id string }
+
+// MarshalJSON lets links be nested in values encoding/json writes.
+func (l selfLinks) MarshalJSON() ([]byte, error) { return appendJSON(nil, l), nil }
+
+// olderStateName renames provision states for old clients, as Ironic does:
+// before 1.2 "available" was no state, before 1.39 "inspect wait" was
+// reported as "inspecting".
+func olderStateName(state *string, v Version) any {
+	if state == nil {
+		return nil
+	}
+	switch {
+	case *state == conductor.StateAvailable && !v.AtLeast(vAvailableState):
+		return nil
+	case *state == conductor.StateInspectWait && !v.AtLeast(vInspectWait):
+		return conductor.StateInspecting
+	}
+	return *state
 }
+
+type nodeRow = store.Node
+
+// nodeFields is what a node looks like, field by field (Ironic's node
+// object, less the interfaces and features Ferric does not have).
+var nodeFields = newFieldTable(
+	field[nodeRow]{"uuid", 1, func(n *nodeRow, _ *renderer) any { return n.UUID }},
+	field[nodeRow]{"name", vNames, func(n *nodeRow, _ *renderer) any { return str(n.Name) }},
+	field[nodeRow]{"driver", 1, func(n *nodeRow, _ *renderer) any { return n.Driver }},
+	field[nodeRow]{"driver_info", 1, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.DriverInfo) }},
+	field[nodeRow]{"driver_internal_info", vDriverInternalInfo, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.DriverInternalInfo) }},
+	field[nodeRow]{"properties", 1, func(n *nodeRow, _ *renderer) any { return jsonObject(n.Properties) }},
+	field[nodeRow]{"instance_info", 1, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.InstanceInfo, "image_url") }},
+	field[nodeRow]{"instance_uuid", 1, func(n *nodeRow, _ *renderer) any { return str(n.InstanceUUID) }},
+	field[nodeRow]{"chassis_uuid", 1, func(n *nodeRow, _ *renderer) any { return str(n.ChassisUUID) }},
+	field[nodeRow]{"extra", 1, func(n *nodeRow, _ *renderer) any { return jsonObject(n.Extra) }},
+	field[nodeRow]{"power_state", 1, func(n *nodeRow, _ *renderer) any { return str(n.PowerState) }},
+	field[nodeRow]{"target_power_state", 1, func(n *nodeRow, _ *renderer) any { return str(n.TargetPowerState) }},
+	field[nodeRow]{"provision_state", 1, func(n *nodeRow, r *renderer) any { return olderStateName(&n.ProvisionState, r.v) }},
+	field[nodeRow]{"target_provision_state", 1, func(n *nodeRow, r *renderer) any { return olderStateName(n.TargetProvisionState, r.v) }},
+	field[nodeRow]{"provision_updated_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(n.ProvisionUpdatedAt) }},
+	field[nodeRow]{"maintenance", 1, func(n *nodeRow, _ *renderer) any { return n.Maintenance }},
+	field[nodeRow]{"maintenance_reason", 1, func(n *nodeRow, _ *renderer) any { return str(n.MaintenanceReason) }},
+	field[nodeRow]{"fault", vFault, func(n *nodeRow, _ *renderer) any { return str(n.Fault) }},
+	field[nodeRow]{"last_error", 1, func(n *nodeRow, _ *renderer) any { return str(n.LastError) }},
+	field[nodeRow]{"reservation", 1, func(n *nodeRow, r *renderer) any {
+		if h := n.LockHolder(r.now); h != "" {
+			return h
+		}
+		return nil
+	}},
+	field[nodeRow]{"console_enabled", 1, func(*nodeRow, *renderer) any { return false }},
+	field[nodeRow]{"clean_step", vCleanStep, func(*nodeRow, *renderer) any { return gin.H{} }},
+	field[nodeRow]{"raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return gin.H{} }},
+	field[nodeRow]{"target_raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return gin.H{} }},
+	field[nodeRow]{"resource_class", vResourceClass, func(n *nodeRow, _ *renderer) any { return str(n.ResourceClass) }},
+	field[nodeRow]{"traits", vTraits, func(*nodeRow, *renderer) any { return []string{} }},
+	field[nodeRow]{"deploy_step", vDeployStep, func(*nodeRow, *renderer) any { return gin.H{} }},
+	field[nodeRow]{"conductor_group", vConductorGroup, func(n *nodeRow, _ *renderer) any { return n.ConductorGroup }},
+	field[nodeRow]{"automated_clean", vAutomatedClean, func(*nodeRow, *renderer) any { return nil }},
+	field[nodeRow]{"protected", vProtected, func(*nodeRow, *renderer) any { return false }},
+	field[nodeRow]{"protected_reason", vProtected, func(*nodeRow, *renderer) any { return nil }},
+	field[nodeRow]{"conductor", vConductors, func(*nodeRow, *renderer) any { return nil }},
+	field[nodeRow]{"owner", vOwner, func(n *nodeRow, _ *renderer) any { return str(n.Owner) }},
+	field[nodeRow]{"description", vDescription, func(n *nodeRow, _ *renderer) any { return str(n.Description) }},
+	field[nodeRow]{"retired", vRetired, func(*nodeRow, *renderer) any { return false }},
+	field[nodeRow]{"retired_reason", vRetired, func(*nodeRow, *renderer) any { return nil }},
+	field[nodeRow]{"lessee", vLessee, func(n *nodeRow, _ *renderer) any { return str(n.Lessee) }},
+	field[nodeRow]{"boot_mode", vBootMode, func(*nodeRow, *renderer) any { return nil }},
+	field[nodeRow]{"secure_boot", vBootMode, func(*nodeRow, *renderer) any { return nil }},
+	field[nodeRow]{"created_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(&n.CreatedAt) }},
+	field[nodeRow]{"updated_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(n.UpdatedAt) }},
+	field[nodeRow]{"links", 1, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID) }},
+	field[nodeRow]{"ports", 1, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID+"/ports") }},
+	field[nodeRow]{"states", vStatesLink, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID+"/states") }},
+)
 
 // nodeSummaryFields are a list item's fields without detail or fields=.
 var nodeSummaryFields = []string{"uuid", "name", "instance_uuid", "power_state", "provision_state", "maintenance", "links"}
 
-// nodeDoc renders a node in full, secrets masked, as the client's version
-// expects it.
-func nodeDoc(n *store.Node, base string, v Version) gin.H {
-	provisionState := any(n.ProvisionState)
-	if !v.AtLeast(2) && n.ProvisionState == conductor.StateAvailable {
-		provisionState = nil // API 1.1 spelled "available" as no state
-	}
-	created := n.CreatedAt
-	return gin.H{
-		"uuid":                   n.UUID,
-		"name":                   str(n.Name),
-		"driver":                 n.Driver,
-		"driver_info":            redact.Secrets(n.DriverInfo),
-		"driver_internal_info":   redact.Secrets(n.DriverInternalInfo),
-		"properties":             n.Properties,
-		"instance_info":          redact.Secrets(n.InstanceInfo, "image_url"),
-		"instance_uuid":          str(n.InstanceUUID),
-		"extra":                  n.Extra,
-		"power_state":            str(n.PowerState),
-		"target_power_state":     str(n.TargetPowerState),
-		"provision_state":        provisionState,
-		"target_provision_state": str(n.TargetProvisionState),
-		"provision_updated_at":   timestamp(n.ProvisionUpdatedAt),
-		"maintenance":            n.Maintenance,
-		"maintenance_reason":     str(n.MaintenanceReason),
-		"fault":                  str(n.Fault),
-		"last_error":             str(n.LastError),
-		"reservation":            nil,
-		"conductor_group":        n.ConductorGroup,
-		"resource_class":         str(n.ResourceClass),
-		"owner":                  str(n.Owner),
-		"lessee":                 str(n.Lessee),
-		"description":            str(n.Description),
-		"console_enabled":        false,
-		"protected":              false,
-		"retired":                false,
-		"traits":                 []string{},
-		"created_at":             timestamp(&created),
-		"updated_at":             timestamp(n.UpdatedAt),
-		"links":                  resourceLinks(base, "nodes", n.UUID),
-		"ports":                  resourceLinks(base, "nodes", n.UUID+"/ports"),
-		"states":                 resourceLinks(base, "nodes", n.UUID+"/states"),
-	}
+// nodeStateFields are the members of GET /v1/nodes/{node}/states.
+var nodeStateFields = []string{
+	"power_state", "target_power_state", "provision_state", "target_provision_state",
+	"provision_updated_at", "last_error", "console_enabled", "raid_config", "target_raid_config",
+	"boot_mode", "secure_boot",
 }
 
-// pick keeps only the named keys of doc.
-func pick(doc gin.H, keys []string) gin.H {
-	out := make(gin.H, len(keys))
-	for _, k := range keys {
-		if v, ok := doc[k]; ok {
-			out[k] = v
-		}
+func jsonObject(o store.JSONObject) any {
+	if o == nil {
+		return gin.H{}
 	}
-	return out
+	return map[string]any(o)
 }
+
+type portRow = store.Port
+
+var portFields = newFieldTable(
+	field[portRow]{"uuid", 1, func(p *portRow, _ *renderer) any { return p.UUID }},
+	field[portRow]{"address", 1, func(p *portRow, _ *renderer) any { return p.Address }},
+	field[portRow]{"node_uuid", 1, func(p *portRow, _ *renderer) any { return p.NodeUUID }},
+	field[portRow]{"extra", 1, func(p *portRow, _ *renderer) any { return jsonObject(p.Extra) }},
+	field[portRow]{"internal_info", vPortInternalInfo, func(*portRow, *renderer) any { return gin.H{} }},
+	field[portRow]{"local_link_connection", vPortNetFields, func(p *portRow, _ *renderer) any { return jsonObject(p.LocalLinkConnection) }},
+	field[portRow]{"pxe_enabled", vPortNetFields, func(p *portRow, _ *renderer) any { return p.PXEEnabled }},
+	field[portRow]{"portgroup_uuid", vPortgroupUUID, func(*portRow, *renderer) any { return nil }},
+	field[portRow]{"physical_network", vPhysicalNetwork, func(p *portRow, _ *renderer) any { return str(p.PhysicalNetwork) }},
+	field[portRow]{"is_smartnic", vSmartNIC, func(*portRow, *renderer) any { return false }},
+	field[portRow]{"created_at", 1, func(p *portRow, _ *renderer) any { return timestamp(&p.CreatedAt) }},
+	field[portRow]{"updated_at", 1, func(p *portRow, _ *renderer) any { return timestamp(p.UpdatedAt) }},
+	field[portRow]{"links", 1, func(p *portRow, r *renderer) any { return resourceLinks(r.base, "ports", p.UUID) }},
+)
 
 var portSummaryFields = []string{"uuid", "address", "links"}
 
-func portDoc(p *store.Port, base string) gin.H {
-	created := p.CreatedAt
-	return gin.H{
-		"uuid":                  p.UUID,
-		"address":               p.Address,
-		"node_uuid":             p.NodeUUID,
-		"pxe_enabled":           p.PXEEnabled,
-		"local_link_connection": p.LocalLinkConnection,
-		"physical_network":      str(p.PhysicalNetwork),
-		"extra":                 p.Extra,
-		"portgroup_uuid":        nil,
-		"is_smartnic":           false,
-		"internal_info":         gin.H{},
-		"created_at":            timestamp(&created),
-		"updated_at":            timestamp(p.UpdatedAt),
-		"links":                 resourceLinks(base, "ports", p.UUID),
-	}
+type chassisRow = store.Chassis
+
+var chassisFields = newFieldTable(
+	field[chassisRow]{"uuid", 1, func(ch *chassisRow, _ *renderer) any { return ch.UUID }},
+	field[chassisRow]{"description", 1, func(ch *chassisRow, _ *renderer) any { return str(ch.Description) }},
+	field[chassisRow]{"extra", 1, func(ch *chassisRow, _ *renderer) any { return jsonObject(ch.Extra) }},
+	field[chassisRow]{"created_at", 1, func(ch *chassisRow, _ *renderer) any { return timestamp(&ch.CreatedAt) }},
+	field[chassisRow]{"updated_at", 1, func(ch *chassisRow, _ *renderer) any { return timestamp(ch.UpdatedAt) }},
+	field[chassisRow]{"links", 1, func(ch *chassisRow, r *renderer) any { return resourceLinks(r.base, "chassis", ch.UUID) }},
+	field[chassisRow]{"nodes", 1, func(ch *chassisRow, r *renderer) any { return resourceLinks(r.base, "chassis", ch.UUID+"/nodes") }},
+)
+
+var chassisSummaryFields = []string{"uuid", "description", "links"}
+
+type conductorRow = store.ConductorInfo
+
+var conductorFields = newFieldTable(
+	field[conductorRow]{"hostname", vConductors, func(ci *conductorRow, _ *renderer) any { return ci.Name }},
+	field[conductorRow]{"conductor_group", vConductors, func(ci *conductorRow, _ *renderer) any { return ci.ConductorGroup }},
+	field[conductorRow]{"alive", vConductors, func(ci *conductorRow, _ *renderer) any { return ci.Alive }},
+	field[conductorRow]{"drivers", vConductors, func(ci *conductorRow, _ *renderer) any { return []string(ci.Drivers) }},
+	field[conductorRow]{"created_at", vConductors, func(ci *conductorRow, _ *renderer) any { return timestamp(&ci.StartedAt) }},
+	field[conductorRow]{"updated_at", vConductors, func(ci *conductorRow, _ *renderer) any { return timestamp(&ci.HeartbeatAt) }},
+	field[conductorRow]{"links", vConductors, func(ci *conductorRow, r *renderer) any { return resourceLinks(r.base, "conductors", ci.Name) }},
+)
+
+var conductorSummaryFields = []string{"hostname", "conductor_group", "alive", "links"}
+
+type driverRow = conductor.DriverInfo
+
+// driverInterfaces are the hardware interfaces a driver document reports,
+// with the versions that added them.
+var driverInterfaces = []struct {
+	name  string
+	minor int
+}{
+	{"bios", vBIOSInterface}, {"boot", vDynamicDrivers}, {"console", vDynamicDrivers},
+	{"deploy", vDynamicDrivers}, {"inspect", vDynamicDrivers}, {"management", vDynamicDrivers},
+	{"network", vDynamicDrivers}, {"power", vDynamicDrivers}, {"raid", vDynamicDrivers},
+	{"rescue", vRescueInterface}, {"storage", vStorageInterface}, {"vendor", vDynamicDrivers},
 }
+
+var driverFields = func() fieldTable[driverRow] {
+	fields := []field[driverRow]{
+		{"name", 1, func(d *driverRow, _ *renderer) any { return d.Name }},
+		{"hosts", 1, func(d *driverRow, _ *renderer) any { return d.Hosts }},
+		{"type", vDynamicDrivers, func(*driverRow, *renderer) any { return "dynamic" }},
+		{"links", 1, func(d *driverRow, r *renderer) any { return resourceLinks(r.base, "drivers", d.Name) }},
+		{"properties", vStatesLink, func(d *driverRow, r *renderer) any {
+			return resourceLinks(r.base, "drivers", d.Name+"/properties")
+		}},
+	}
+	for _, iface := range driverInterfaces {
+		name := iface.name
+		fields = append(fields,
+			field[driverRow]{"default_" + name + "_interface", iface.minor, func(d *driverRow, _ *renderer) any {
+				if impl, ok := d.Interfaces[name]; ok {
+					return impl
+				}
+				return nil
+			}},
+			field[driverRow]{"enabled_" + name + "_interfaces", iface.minor, func(d *driverRow, _ *renderer) any {
+				if impl, ok := d.Interfaces[name]; ok {
+					return []string{impl}
+				}
+				return []string{}
+			}})
+	}
+	return newFieldTable(fields...)
+}()
+
+var driverSummaryFields = []string{"name", "hosts", "type", "links", "properties"}

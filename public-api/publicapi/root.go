@@ -44,12 +44,18 @@ func (a *API) v1Root(c *gin.Context) {
 	res := func(name string) []gin.H {
 		return []gin.H{link(base+"/v1/"+name+"/", "self"), link(base+"/"+name+"/", "bookmark")}
 	}
-	c.JSON(http.StatusOK, gin.H{
+	v1 := gin.H{
 		"id":          "v1",
 		"links":       []gin.H{link(base+"/v1/", "self")},
 		"media_types": []gin.H{{"base": "application/json", "type": "application/vnd.openstack.ironic.v1+json"}},
+		"chassis":     res("chassis"),
 		"nodes":       res("nodes"),
 		"ports":       res("ports"),
+		"drivers":     res("drivers"),
 		"version":     versionDoc(base),
-	})
+	}
+	if versionOf(c).AtLeast(vConductors) {
+		v1["conductors"] = res("conductors")
+	}
+	c.JSON(http.StatusOK, v1)
 }

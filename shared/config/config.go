@@ -33,6 +33,19 @@ type Config struct {
 
 	PublicListen string
 	AgentListen  string
+	// Agent API
+	AgentAllowedCIDRs    []string
+	AgentTrustedProxies  []string
+	AgentRateLimit       float64
+	AgentMaxInFlight     int
+	AgentTLSCertFile     string
+	AgentTLSKeyFile      string
+	AgentTokenTTL        time.Duration
+	AgentCheckinInterval time.Duration
+	Discovery            bool
+	DiscoveryRules       string
+	DiscoveryQuota       int
+	DiscoveryQuotaWindow time.Duration
 
 	EnabledDrivers []string
 	FastTrack      bool
@@ -63,6 +76,11 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+
+	// Operator API
+	HTPasswdFile  string
+	HTPasswdRoles string
+	AuditLog      string
 }
 
 // Setting is one configuration knob: its flag, environment variable,
@@ -105,6 +123,65 @@ var Settings = []Setting{
 	{Flag: "agent-listen", Default: "127.0.0.1:6386", Programs: []string{AgentAPI},
 		Usage: "Address the agent API listens on; the provisioning VLAN.",
 		set:   func(c *Config, v string) error { c.AgentListen = v; return checkHostPort(v) }},
+	{Flag: "agent-allowed-cidrs", Programs: []string{AgentAPI},
+		Usage: "Comma-separated networks agents may connect from (e.g. 10.20.0.0/16); other sources get 403. Empty: any source, leaving the filtering to the VLAN's ACL.",
+		set: func(c *Config, v string) error {
+			c.AgentAllowedCIDRs = splitList(v)
+			for _, n := range c.AgentAllowedCIDRs {
+				if _, _, err := net.ParseCIDR(n); err != nil {
+					return fmt.Errorf("%q is not a network such as 10.20.0.0/16 or fd00:20::/64", n)
+				}
+			}
+			return nil
+		}},
+	{Flag: "agent-trusted-proxies", Programs: []string{AgentAPI},
+		Usage: "Comma-separated networks of reverse proxies whose X-Forwarded-For the agent API believes; from any other peer the header is ignored. Empty: trust none.",
+		set: func(c *Config, v string) error {
+			c.AgentTrustedProxies = splitList(v)
+			for _, n := range c.AgentTrustedProxies {
+				if _, _, err := net.ParseCIDR(n); err != nil {
+					return fmt.Errorf("%q is not a network such as 10.20.0.0/16 or fd00:20::/64", n)
+				}
+			}
+			return nil
+		}},
+	{Flag: "agent-rate-limit", Default: "5", Programs: []string{AgentAPI},
+		Usage: "Requests per second one source address (an IPv6 /64) may send to the agent API, in bursts of twice that; beyond it, 429 with Retry-After. 0 disables the limit.",
+		set: func(c *Config, v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r < 0 || r != r {
+				return fmt.Errorf("%q is not a rate such as 5 or 0.5", v)
+			}
+			c.AgentRateLimit = r
+			return nil
+		}},
+	{Flag: "agent-max-in-flight", Default: "256", Programs: []string{AgentAPI},
+		Usage: "Requests the agent API serves at once; more get 503 at once.",
+		set:   func(c *Config, v string) (err error) { c.AgentMaxInFlight, err = parsePositive(v); return }},
+	{Flag: "agent-tls-cert-file", Programs: []string{AgentAPI},
+		Usage: "PEM certificate (chain) the agent API serves TLS with; with agent-tls-key-file. Empty: plain HTTP.",
+		set:   func(c *Config, v string) error { c.AgentTLSCertFile = v; return nil }},
+	{Flag: "agent-tls-key-file", Programs: []string{AgentAPI},
+		Usage: "PEM private key of agent-tls-cert-file.",
+		set:   func(c *Config, v string) error { c.AgentTLSKeyFile = v; return nil }},
+	{Flag: "agent-token-ttl", Default: "1h", Programs: []string{AgentAPI},
+		Usage: "Lifetime of an agent token; native checkins renew it once half has passed. Power actions, new provisioning steps and operator actions revoke tokens earlier.",
+		set:   func(c *Config, v string) (err error) { c.AgentTokenTTL, err = parseDuration(v); return }},
+	{Flag: "agent-checkin-interval", Default: "30s", Programs: []string{AgentAPI},
+		Usage: "How often agents are told to check in.",
+		set:   func(c *Config, v string) (err error) { c.AgentCheckinInterval, err = parseDuration(v); return }},
+	{Flag: "discovery", Default: "false", Programs: []string{AgentAPI},
+		Usage: "Enroll a node (in enroll, with ports for its MACs) when an agent's inventory matches none. Anyone on the provisioning network can then create nodes, within discovery-quota.",
+		set:   func(c *Config, v string) (err error) { c.Discovery, err = parseBool(v); return }},
+	{Flag: "discovery-rules", Default: "bmc_address -> ipmi ipmi_address={bmc_address}; * -> fake", Programs: []string{AgentAPI},
+		Usage: "How discovery picks a new node's driver and driver_info: `condition -> driver key=template ...` rules separated by `;`, the first that holds applies. Conditions: * or bmc_address; templates may use {bmc_address} and {bmc_host} (IPv6 bracketed).",
+		set:   func(c *Config, v string) error { c.DiscoveryRules = v; return nil }},
+	{Flag: "discovery-quota", Default: "2", Programs: []string{AgentAPI},
+		Usage: "Nodes one source address may cause discovery to enroll within discovery-quota-window; beyond it, lookups get the usual 404.",
+		set:   func(c *Config, v string) (err error) { c.DiscoveryQuota, err = parsePositive(v); return }},
+	{Flag: "discovery-quota-window", Default: "24h", Programs: []string{AgentAPI},
+		Usage: "The window of discovery-quota.",
+		set:   func(c *Config, v string) (err error) { c.DiscoveryQuotaWindow, err = parseDuration(v); return }},
 	{Flag: "enabled-drivers", Default: "fake", Programs: []string{PublicAPI, Conductor, Admin},
 		Usage: "Comma-separated hardware drivers to enable; an unknown name stops start-up. See `ferric drivers`.",
 		set:   func(c *Config, v string) error { c.EnabledDrivers = splitList(v); return nil }},
@@ -112,10 +189,10 @@ var Settings = []Setting{
 		Usage: "Let agents look up nodes that are enroll, manageable or available (an agent already running on them), as Ironic's fast track.",
 		set:   func(c *Config, v string) (err error) { c.FastTrack, err = parseBool(v); return }},
 	{Flag: "auth", Default: "jwt", Programs: []string{PublicAPI},
-		Usage: "Operator authentication: jwt (bearer tokens from `ferric token`) or noauth (loopback listeners only).",
+		Usage: "Operator authentication: jwt (bearer tokens from `ferric token`), http_basic (an htpasswd file, as Ironic standalone; see htpasswd-file) or noauth (loopback listeners only).",
 		set: func(c *Config, v string) error {
-			if v != "jwt" && v != "noauth" {
-				return fmt.Errorf("want jwt or noauth")
+			if v != "jwt" && v != "noauth" && v != "http_basic" {
+				return fmt.Errorf("want jwt, http_basic or noauth")
 			}
 			c.Auth = v
 			return nil
@@ -187,6 +264,15 @@ var Settings = []Setting{
 	{Flag: "shutdown-grace", Default: "15s", Programs: allServers,
 		Usage: "How long a stopping program waits for in-flight requests and tasks.",
 		set:   func(c *Config, v string) (err error) { c.ShutdownGrace, err = parseDuration(v); return }},
+	{Flag: "htpasswd-file", Programs: []string{PublicAPI},
+		Usage: "Apache htpasswd file of bcrypt entries (made with htpasswd -B) that auth http_basic checks operators against; read at start-up. Required when auth is http_basic.",
+		set:   func(c *Config, v string) error { c.HTPasswdFile = v; return nil }},
+	{Flag: "htpasswd-roles", Default: "*=reader", Programs: []string{PublicAPI},
+		Usage: "Roles of http_basic users: comma-separated user=role (admin, member or reader); *=role gives every other user of the file that role. A user given no role is authenticated but refused everything.",
+		set:   func(c *Config, v string) error { c.HTPasswdRoles = v; return nil }},
+	{Flag: "audit-log", Programs: []string{PublicAPI},
+		Usage: "File the operator API appends its audit records to (one JSON object per mutating request: who, what, which node, result; never bodies). Empty: the process log, records marked audit=true.",
+		set:   func(c *Config, v string) error { c.AuditLog = v; return nil }},
 	{Flag: "log-level", Default: "info", Programs: withDB,
 		Usage: "debug, info, warn or error.",
 		set:   func(c *Config, v string) error { c.LogLevel = v; return nil }},

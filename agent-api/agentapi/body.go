@@ -1,0 +1,42 @@
+package agentapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ferric-metal/ferric/shared/fault"
+	"github.com/ferric-metal/ferric/shared/jsonbody"
+	"github.com/ferric-metal/ferric/shared/jsonlimit"
+)
+
+// readBody reads the request body within the route's cap (LimitBody).
+func readBody(c *gin.Context) ([]byte, error) {
+	body, err := io.ReadAll(c.Request.Body)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, fault.New(fault.TooLarge, "Request body larger than %d bytes.", tooLarge.Limit)
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, err, "Could not read the request body.")
+	}
+	return body, nil
+}
+
+// smallBodyLimits bound checkin and heartbeat documents, which are flat.
+var smallBodyLimits = jsonlimit.Limits{MaxDepth: 4, MaxElements: 32}
+
+// decodeSmall reads a checkin or heartbeat body into v: bounded, strict (no
+// unknown members), with a precise message for any fault.
+func decodeSmall(c *gin.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if err := jsonlimit.Check(body, smallBodyLimits); err != nil {
+		return fault.Wrap(fault.Invalid, err, "Invalid body: %s.", err)
+	}
+	return jsonbody.DecodeBytes(body, v)
+}

@@ -1,0 +1,126 @@
+package agentapi_test
+
+import (
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/shared/pgtest"
+	"github.com/ferric-metal/ferric/shared/token"
+)
+
+// agentRoleDB applies deployments/database-roles.sql to a fresh database
+// and returns two connections to it: the owner's, and the agent API's
+// restricted role's.
+func agentRoleDB(t *testing.T) (owner, agent *sqlx.DB) {
+	t.Helper()
+	dbURL := pgtest.URL(t)
+	owner, err := sqlx.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { owner.Close() })
+	script, err := os.ReadFile("../../deployments/database-roles.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Exec(string(script)); err != nil {
+		t.Fatalf("database-roles.sql: %v", err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.User("ferric_agent_api")
+	agent, err = sqlx.Open("postgres", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Close() })
+	return owner, agent
+}
+
+// TestAgentRoleSuffices runs every agent operation with the database role
+// of deployments/database-roles.sql, and checks that the role can read no
+// BMC credential nor change what the agent API has no business changing.
+func TestAgentRoleSuffices(t *testing.T) {
+	t.Parallel()
+	owner, agentDB := agentRoleDB(t)
+	cond := runConductor(t, owner)
+	s := newStack(t, agentDB, stackOptions{discovery: true, quota: 5})
+
+	// Deploy through IPA: lookup, heartbeat, the node resumes.
+	deploy := seedNode(t, owner, nodeSeed{state: conductor.StateAvailable, macs: []string{"52:54:00:00:00:01"},
+		driverInfo: map[string]any{"fake_agent": true, "ipmi_password": "s3cret"}})
+	provision(t, cond, deploy, "active")
+	waitState(t, owner, deploy, conductor.StateWaitCallback)
+	tok := s.ipaLookup(t, "addresses=52:54:00:00:00:01")
+	if r := s.heartbeat(t, deploy.UUID, tok, "http://10.20.0.10:9999"); r.Status != 202 {
+		t.Fatalf("heartbeat as the agent role: %d %s", r.Status, r.Body)
+	}
+	waitState(t, owner, deploy, conductor.StateActive)
+
+	// Inspection through native checkins: inventory, properties, resume.
+	inspect := seedNode(t, owner, nodeSeed{state: conductor.StateInspectWait, macs: []string{"52:54:00:00:00:02"}})
+	tok = s.mustLookup(t, inv{macs: []string{"52:54:00:00:00:02"}})
+	if in := mustCheckin(t, s, tok, &command{"inspect", "success", ""}); in.Action != conductor.ActionWait {
+		t.Errorf("inspect success: %+v", in)
+	}
+	waitState(t, owner, inspect, conductor.StateManageable)
+
+	// A failure report fails the node.
+	failing := seedNode(t, owner, nodeSeed{state: conductor.StateCleanWait})
+	mustCheckin(t, s, mintAgentToken(t, agentKeys, failing.UUID, 1, token.AudienceAgent, time.Hour), &command{"clean", "failed", "boom"})
+	if st := stateOf(t, owner, failing); st != conductor.StateCleanFailed {
+		t.Errorf("failed clean as the agent role: %s", st)
+	}
+
+	// Refusals with history, IPA inspection data, and discovery under concurrency.
+	seedNode(t, owner, nodeSeed{state: conductor.StateActive, macs: []string{"52:54:00:00:00:03"}})
+	if r := s.lookup(t, inv{macs: []string{"52:54:00:00:00:03"}}); r.Status != 404 {
+		t.Errorf("active node: %d", r.Status)
+	}
+	if r := do(t, defaultClient, "POST", s.url+"/v1/continue_inspection", inv{macs: []string{"52:54:00:00:00:04"}, bmc: "10.30.0.1"}.ipaData()); r.Status != 202 {
+		t.Errorf("discovery through continue_inspection: %d %s", r.Status, r.Body)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.lookup(t, inv{macs: []string{"52:54:00:00:00:05"}})
+		}()
+	}
+	wg.Wait()
+	if n := count(t, owner, `SELECT count(*) FROM ports WHERE address IN ('52:54:00:00:00:04', '52:54:00:00:00:05')`); n != 2 {
+		t.Errorf("%d ports for two discovered machines, want 2", n)
+	}
+
+	// What the role must not do.
+	for _, stmt := range []string{
+		`SELECT driver_info FROM nodes`,
+		`SELECT driver_internal_info FROM nodes`,
+		`SELECT * FROM nodes`,
+		`UPDATE nodes SET driver_info = '{}'`,
+		`UPDATE nodes SET agent_token_generation = 1`,
+		`UPDATE nodes SET reservation = 'me'`,
+		`DELETE FROM nodes`,
+		`DELETE FROM ports`,
+		`UPDATE tasks SET state = 'done'`,
+		`DELETE FROM node_history`,
+		`SELECT * FROM conductors`,
+		`SELECT * FROM chassis`,
+		`CREATE TABLE evil (id int)`,
+	} {
+		_, err := agentDB.Exec(stmt)
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the agent role: %v, want permission denied", stmt, err)
+		}
+	}
+}

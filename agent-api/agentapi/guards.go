@@ -1,0 +1,157 @@
+package agentapi
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ferric-metal/ferric/shared/apierror"
+	"github.com/ferric-metal/ferric/shared/ratelimit"
+)
+
+// The guards run before every agent route, in the order routes.go lists
+// them. Each answers at once, before any body is read or any database
+// work is done.
+
+const sourceKey = "agent_source"
+
+// source resolves the client's address: the peer's, or the one a trusted
+// proxy put in X-Forwarded-For (gin only reads the header from the
+// proxies configured in Options.TrustedProxies).
+func source() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		addr, err := netip.ParseAddr(c.ClientIP())
+		if err != nil {
+			apierror.Write(c.Writer, http.StatusBadRequest, "The client address could not be determined.")
+			c.Abort()
+			return
+		}
+		c.Set(sourceKey, addr.Unmap())
+		c.Next()
+	}
+}
+
+func sourceOf(c *gin.Context) netip.Addr {
+	addr, _ := c.Get(sourceKey)
+	a, _ := addr.(netip.Addr)
+	return a
+}
+
+// allowSources refuses clients outside the allowed networks with 403;
+// with none configured every source is allowed.
+func allowSources(allowed []netip.Prefix) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if len(allowed) == 0 {
+			c.Next()
+			return
+		}
+		addr := sourceOf(c)
+		for _, p := range allowed {
+			if p.Contains(addr) {
+				c.Next()
+				return
+			}
+		}
+		apierror.Write(c.Writer, http.StatusForbidden, "Access was denied: the source address is not on the provisioning network.")
+		c.Abort()
+	}
+}
+
+// rateLimit allows each source its token bucket's worth of requests and
+// answers 429 with Retry-After beyond it.
+func (a *API) rateLimit() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if a.limiter == nil {
+			c.Next()
+			return
+		}
+		ok, wait := a.limiter.Allow(ratelimit.ClientKey(sourceOf(c)), a.opts.Now())
+		if !ok {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			apierror.Write(c.Writer, http.StatusTooManyRequests, "Too many requests from this address; retry after the time in Retry-After.")
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}
+
+// limitInFlight serves at most n requests at once; the next gets 503 at
+// once rather than queueing behind them.
+func limitInFlight(n int) gin.HandlerFunc {
+	slots := make(chan struct{}, n)
+	return func(c *gin.Context) {
+		select {
+		case slots <- struct{}{}:
+		default:
+			c.Header("Retry-After", "1")
+			apierror.Write(c.Writer, http.StatusServiceUnavailable, "The agent API is busy; retry shortly.")
+			c.Abort()
+			return
+		}
+		defer func() { <-slots }()
+		c.Next()
+	}
+}
+
+// limitBody caps the request body at n bytes: 413 at once when the
+// declared length is larger, and reading past the cap fails (readBody
+// turns that into 413) when the body comes without a length.
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, "Request body larger than "+strconv.FormatInt(n, 10)+" bytes.")
+			c.Abort()
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+// deadline bounds the work of one request: the database calls under it
+// give up when it passes.
+func deadline(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// advertisedVersion is the API version GET / advertises; IPA needs at least
+// 1.68 to send agent tokens and versions.
+const advertisedVersion = "1.81"
+
+// ironicVersion refuses an X-OpenStack-Ironic-API-Version this API cannot
+// serve, as Ironic does: malformed is 400, above the maximum 406.
+func ironicVersion() gin.HandlerFunc {
+	maxMinor, _ := strconv.Atoi(strings.TrimPrefix(advertisedVersion, "1."))
+	return func(c *gin.Context) {
+		v := c.GetHeader("X-OpenStack-Ironic-API-Version")
+		if v == "" || v == "latest" {
+			c.Next()
+			return
+		}
+		major, minor, ok := strings.Cut(v, ".")
+		n, err := strconv.Atoi(minor)
+		if !ok || major != "1" || err != nil || n < 1 {
+			apierror.Write(c.Writer, http.StatusBadRequest, "Invalid value for X-OpenStack-Ironic-API-Version: "+strconv.Quote(v)+".")
+			c.Abort()
+			return
+		}
+		if n > maxMinor {
+			apierror.Write(c.Writer, http.StatusNotAcceptable, "Version "+v+" was requested but the maximum supported version is "+advertisedVersion+".")
+			c.Abort()
+			return
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,118 @@
+package conductor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/drivers"
+	"github.com/ferric-metal/ferric/shared/fault"
+	"github.com/ferric-metal/ferric/shared/token"
+)
+
+// AgentOptions configure the conductor's agent side. Zero values take the
+// defaults noted.
+type AgentOptions struct {
+	Keys   *token.Keys // agent token keys (the agent keys file); required
+	Issuer string      // iss of agent tokens; required
+	// TokenTTL is the lifetime of an agent token; a native checkin renews
+	// it once half has passed. Default 1 h.
+	TokenTTL time.Duration
+	// CheckinInterval is how often agents are told to check in. Default
+	// 30 s.
+	CheckinInterval time.Duration
+	Discovery       DiscoveryOptions
+}
+
+// Agents is the conductor's side of the agent API: lookup, checkin,
+// heartbeat and inventory uploads. It never touches a BMC, and reads nodes
+// only through store.AgentNode, without driver_info. Safe for concurrent use.
+type Agents struct {
+	c    *Conductor
+	q    *store.PreparedDB // the hot paths' statements, prepared once
+	opts AgentOptions
+}
+
+// NewAgents returns the agent side of c.
+func NewAgents(c *Conductor, opts AgentOptions) (*Agents, error) {
+	if opts.Keys == nil || opts.Issuer == "" {
+		return nil, errors.New("agent tokens need keys and an issuer")
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = time.Hour
+	}
+	if opts.CheckinInterval <= 0 {
+		opts.CheckinInterval = 30 * time.Second
+	}
+	d, err := opts.Discovery.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	opts.Discovery = d
+	return &Agents{c: c, q: store.NewPreparedDB(c.db), opts: opts}, nil
+}
+
+// Close releases the prepared statements of the agent side (not the
+// database).
+func (a *Agents) Close() error { return a.q.Close() }
+
+// Conductor returns the conductor the agent side works for.
+func (a *Agents) Conductor() *Conductor { return a.c }
+
+// CheckinInterval is how often agents are told to check in.
+func (a *Agents) CheckinInterval() time.Duration { return a.opts.CheckinInterval }
+
+// mintToken signs the agent token of the node's current generation.
+func (a *Agents) mintToken(nodeUUID string, generation int64) (string, error) {
+	claims := token.Claims{Generation: generation}
+	claims.Subject = nodeUUID
+	return a.opts.Keys.Mint(claims, a.opts.Issuer, token.AudienceAgent, a.opts.TokenTTL, a.c.now())
+}
+
+// errTokenRejected is the one answer to a bad agent token, whatever was
+// wrong with it; the log says what.
+var errTokenRejected = fault.New(fault.Unauthorized, "Invalid or missing agent token.")
+
+// verifyToken checks an agent token's signature, key, algorithm, issuer,
+// audience and expiry. The generation is checked against the node by the
+// caller, in the same statement that reads it.
+func (a *Agents) verifyToken(raw string) (*token.Claims, error) {
+	if raw == "" {
+		return nil, errTokenRejected
+	}
+	claims, err := a.opts.Keys.Verify(raw, a.opts.Issuer, token.AudienceAgent, a.c.now())
+	if err != nil {
+		a.c.log.Info("agent token rejected", "reason", err)
+		return nil, errTokenRejected
+	}
+	if !IsUUID(claims.Subject) || claims.Generation <= 0 {
+		a.c.log.Warn("agent token without a node or generation rejected", "subject", claims.Subject)
+		return nil, errTokenRejected
+	}
+	return claims, nil
+}
+
+// renewedToken returns a fresh token of the same generation when more than
+// half of the presented one's lifetime has passed, or "".
+func (a *Agents) renewedToken(claims *token.Claims) (string, error) {
+	if claims.ExpiresAt == nil || claims.ExpiresAt.Sub(a.c.now()) > a.opts.TokenTTL/2 {
+		return "", nil
+	}
+	return a.mintToken(claims.Subject, claims.Generation)
+}
+
+// revokeAgentTokensOnPower revokes the node's agent tokens after a power
+// action that stopped or restarted the machine: the agent holding them is
+// gone. Powering on does not revoke: an agent already running (the machine
+// was on) keeps its token, as in Ironic.
+func revokeAgentTokensOnPower(ctx context.Context, q store.Querier, nodeID int64, f *store.Fence, action drivers.PowerAction) error {
+	if action == drivers.ActionPowerOn {
+		return nil
+	}
+	if err := store.RevokeAgentTokens(ctx, q, nodeID, f); err != nil {
+		return fmt.Errorf("revoke agent tokens: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package conductor
+
+import (
+	"context"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ferric-metal/ferric/conductor/store"
+)
+
+// SetMaintenance puts a node in maintenance with an optional reason (a node
+// already in maintenance gets the new reason). Like every node update it is
+// refused while the node's lock is held; unlike a PATCH it is allowed while
+// work is under way, which is when operators need it most.
+func (c *Conductor) SetMaintenance(ctx context.Context, ident string, reason *string) error {
+	if err := checkOptText("reason", reason, maxReason); err != nil {
+		return err
+	}
+	return c.updateMaintenance(ctx, ident, func(n *store.Node) {
+		n.Maintenance, n.MaintenanceReason = true, reason
+	})
+}
+
+// ClearMaintenance takes a node out of maintenance, clearing the reason and
+// the fault, as Ironic does.
+func (c *Conductor) ClearMaintenance(ctx context.Context, ident string) error {
+	return c.updateMaintenance(ctx, ident, func(n *store.Node) {
+		n.Maintenance, n.MaintenanceReason, n.Fault = false, nil, nil
+	})
+}
+
+func (c *Conductor) updateMaintenance(ctx context.Context, ident string, change func(*store.Node)) error {
+	if !ValidNodeIdent(ident) {
+		return nodeNotFound(ident)
+	}
+	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
+		n, err := c.nodeForUpdate(ctx, tx, ident)
+		if err != nil {
+			return err
+		}
+		if holder := n.LockHolder(c.now()); holder != "" {
+			return nodeLocked(n.UUID, holder)
+		}
+		change(n)
+		return store.UpdateNode(ctx, tx, n)
+	})
+}

@@ -1,0 +1,74 @@
+-- The database role of ferric-agent-api: what the agent API may touch, and
+-- nothing more. The agent API serves untrusted machines; if it is ever
+-- compromised, this role is what the attacker gets. It can read no BMC
+-- credentials (nodes.driver_info, driver_internal_info), change no node's
+-- configuration, delete nothing of value and see no other table.
+--
+-- Run it as a superuser (or the owner of Ferric's tables) in Ferric's
+-- database, after `ferric migrate`, and again after every upgrade that adds
+-- a migration (it is idempotent):
+--
+--   psql -d ferric -f deployments/database-roles.sql
+--   psql -d ferric -c "ALTER ROLE ferric_agent_api PASSWORD '...'"
+--
+-- then point ferric-agent-api at it:
+--   FERRIC_DATABASE_URL=postgres://ferric_agent_api:...@db/ferric?sslmode=verify-full
+-- The public API and the conductors keep using the owner role; the agent
+-- API's FERRIC_AUTO_MIGRATE must stay false (it cannot migrate, by design).
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ferric_agent_api') THEN
+        CREATE ROLE ferric_agent_api LOGIN;
+    END IF;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO ferric_agent_api', current_database());
+END
+$$;
+
+-- Start from nothing, so that a re-run after an upgrade leaves exactly this.
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ferric_agent_api;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ferric_agent_api;
+GRANT USAGE ON SCHEMA public TO ferric_agent_api;
+
+-- The schema version, checked at start-up.
+GRANT SELECT ON goose_db_version TO ferric_agent_api;
+
+-- nodes: the state, lock and agent token columns, the properties and the
+-- image to deploy, and the BMC address (derived from driver_info, without
+-- its credentials). Never driver_info or driver_internal_info.
+GRANT SELECT (id, uuid, name, driver, properties, instance_info, provision_state,
+    target_provision_state, provision_updated_at, maintenance, reservation,
+    reservation_expires_at, lock_token, agent_token_generation, agent_token_revealed,
+    bmc_address, created_at)
+    ON nodes TO ferric_agent_api;
+-- Writes: a checkin resumes or fails a waiting node (provision state, last
+-- error), an inspection updates properties, a lookup marks the token
+-- revealed. It cannot bump the token generation (revoke), change
+-- driver_info, take a node lock or delete a node.
+GRANT UPDATE (provision_state, target_provision_state, last_error, provision_updated_at,
+    updated_at, properties, agent_token_revealed)
+    ON nodes TO ferric_agent_api;
+-- Discovery enrolls nodes (in enroll, driver_info from the discovery rules).
+GRANT INSERT ON nodes TO ferric_agent_api;
+GRANT USAGE ON SEQUENCE nodes_id_seq TO ferric_agent_api;
+
+-- ports: matching by MAC; discovery creates the new node's ports.
+GRANT SELECT (id, address, node_id, created_at) ON ports TO ferric_agent_api;
+GRANT INSERT ON ports TO ferric_agent_api;
+GRANT USAGE ON SEQUENCE ports_id_seq TO ferric_agent_api;
+
+-- The agent's own tables.
+GRANT SELECT, INSERT, UPDATE ON agent_checkins TO ferric_agent_api;
+GRANT SELECT, INSERT, UPDATE ON node_inventories TO ferric_agent_api;
+GRANT SELECT, INSERT, DELETE ON discoveries TO ferric_agent_api;
+GRANT USAGE ON SEQUENCE discoveries_id_seq TO ferric_agent_api;
+
+-- Node history: written, and read only to avoid repeating an entry.
+GRANT SELECT (node_id, event, created_at), INSERT ON node_history TO ferric_agent_api;
+GRANT USAGE ON SEQUENCE node_history_id_seq TO ferric_agent_api;
+
+-- Tasks: a checkin queues the conductor task that continues the node's
+-- work (and counts the queue, to refuse work when it is full). It cannot
+-- claim, change or delete tasks.
+GRANT SELECT (id, pool, state), INSERT ON tasks TO ferric_agent_api;
+GRANT USAGE ON SEQUENCE tasks_id_seq TO ferric_agent_api;

@@ -1,0 +1,202 @@
+package publicapi_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/nodes"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/store"
+	"github.com/ferric-metal/ferric/drivers/builtin"
+)
+
+// runConductor runs a conductor over the server's database until the test
+// ends, so queued work is carried out.
+func (s *server) runConductor(t *testing.T) {
+	t.Helper()
+	reg := builtin.Registry()
+	if err := reg.Enable([]string{"fake"}); err != nil {
+		t.Fatal(err)
+	}
+	c := conductor.New(s.DB, reg, slog.New(slog.NewTextHandler(io.Discard, nil)), conductor.Options{Name: "test-conductor"})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = c.RunWorkers(ctx, conductor.WorkerConfig{Pools: map[string]int{conductor.PoolOperator: 4}, PollInterval: 10 * time.Millisecond})
+	}()
+	go func() { defer wg.Done(); _ = c.RunPeriodic(ctx, conductor.PeriodicConfig{}) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		_ = s.DB.Get(&n, `SELECT count(*) FROM conductors`)
+		if n == 1 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("conductor did not register")
+}
+
+func waitNode(t *testing.T, client *gophercloud.ServiceClient, id string, done func(*nodes.Node) bool) *nodes.Node {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := nodes.Get(context.Background(), client, id).Extract()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done(n) {
+			return n
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("node %s never reached the expected state", id)
+	return nil
+}
+
+// TestGophercloudProvisioningAndPower drives a fake node's life cycle,
+// power, boot device and vendor passthru through gophercloud, as Metal3 does.
+func TestGophercloudProvisioningAndPower(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	s.runConductor(t)
+	client := s.gopherClient(t, "admin")
+	ctx := context.Background()
+	created, err := nodes.Create(ctx, client, nodes.CreateOpts{Name: "metal3-like", Driver: "fake"}).Extract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.UUID
+
+	for _, step := range []struct {
+		opts  nodes.ProvisionStateOpts
+		final string
+	}{
+		{nodes.ProvisionStateOpts{Target: nodes.TargetManage}, "manageable"},
+		{nodes.ProvisionStateOpts{Target: nodes.TargetProvide}, "available"},
+		{nodes.ProvisionStateOpts{Target: nodes.TargetActive, ConfigDrive: "H4sICDw...base64"}, "active"},
+	} {
+		if err := nodes.ChangeProvisionState(ctx, client, id, step.opts).ExtractErr(); err != nil {
+			t.Fatalf("%s: %v", step.opts.Target, err)
+		}
+		// Right after the 202, the node shows the operation in flight or done,
+		// never the old stable state without a target.
+		now, _ := nodes.Get(ctx, client, id).Extract()
+		if now.ProvisionState != step.final && now.TargetProvisionState != step.final {
+			t.Fatalf("after %s answered: state %q target %q", step.opts.Target, now.ProvisionState, now.TargetProvisionState)
+		}
+		waitNode(t, client, id, func(n *nodes.Node) bool { return n.ProvisionState == step.final && n.TargetProvisionState == "" })
+	}
+	active, _ := nodes.Get(ctx, client, id).Extract()
+	if active.InstanceInfo["configdrive"] != "******" {
+		t.Errorf("configdrive not stored masked: %v", active.InstanceInfo["configdrive"])
+	}
+	if active.PowerState != "power on" {
+		t.Errorf("active node power %q", active.PowerState)
+	}
+
+	if err := nodes.ChangePowerState(ctx, client, id, nodes.PowerStateOpts{Target: nodes.SoftPowerOff, Timeout: 30}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitNode(t, client, id, func(n *nodes.Node) bool { return n.PowerState == "power off" && n.TargetPowerState == "" })
+
+	if err := nodes.SetBootDevice(ctx, client, id, nodes.BootDeviceOpts{BootDevice: "pxe", Persistent: false}).ExtractErr(); err != nil {
+		t.Fatal(err)
+	}
+	bd, err := nodes.GetBootDevice(ctx, client, id).Extract()
+	if err != nil || bd.BootDevice != "pxe" || bd.Persistent {
+		t.Errorf("boot device %+v %v", bd, err)
+	}
+	supported, err := nodes.GetSupportedBootDevices(ctx, client, id).Extract()
+	if err != nil || !strings.Contains(strings.Join(supported, ","), "pxe") {
+		t.Errorf("supported boot devices %v %v", supported, err)
+	}
+
+	methods, err := nodes.GetVendorPassthruMethods(ctx, client, id).Extract()
+	if err != nil || methods == nil {
+		t.Fatalf("passthru methods: %v", err)
+	}
+	echo, err := nodes.CallVendorPassthru(ctx, client, id, "POST", nodes.VendorPassthruCallOpts{Method: "echo", Body: map[string]any{"ping": "pong"}}).Extract()
+	if err != nil || echo["ping"] != "pong" {
+		t.Errorf("echo passthru: %v %v", echo, err)
+	}
+	r := nodes.CallVendorPassthru(ctx, client, id, "POST", nodes.VendorPassthruCallOpts{Method: "slow"})
+	if r.Err != nil || r.StatusCode != http.StatusAccepted {
+		t.Errorf("async passthru: status %d err %v", r.StatusCode, r.Err)
+	}
+}
+
+// TestActionErrors: every refusal is a precise 4xx in Ironic's format and
+// changes nothing.
+func TestActionErrors(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	if err := store.RegisterConductor(context.Background(), s.DB, "idle", []string{"fake"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	id := s.createNode(t, `{"driver": "fake", "name": "target"}`)
+	auth := latest(t)
+	tests := []struct {
+		name, method, path, body string
+		headers                  []string
+		status                   int
+		msg                      string
+	}{
+		{"unknown verb", "PUT", "/states/provision", `{"target": "explode"}`, auth, 400, "not a valid provision state target"},
+		{"invalid transition", "PUT", "/states/provision", `{"target": "active"}`, auth, 400, "can not be performed"},
+		{"clean without steps", "PUT", "/states/provision", `{"target": "clean"}`, auth, 400, "clean_steps"},
+		{"configdrive with manage", "PUT", "/states/provision", `{"target": "manage", "configdrive": "x"}`, auth, 400, "configdrive"},
+		{"verb too new", "PUT", "/states/provision", `{"target": "deploy"}`, as(t, "admin", "1.72"), 406, "1.73"},
+		{"bad power target", "PUT", "/states/power", `{"target": "power sideways"}`, auth, 400, "Invalid power target"},
+		{"soft power too old", "PUT", "/states/power", `{"target": "soft power off"}`, as(t, "admin", "1.26"), 406, "1.27"},
+		{"zero timeout", "PUT", "/states/power", `{"target": "power on", "timeout": 0}`, auth, 400, "timeout"},
+		{"unknown field", "PUT", "/states/power", `{"target": "power on", "force": true}`, auth, 400, "Unknown attribute"},
+		{"reader may not act", "PUT", "/states/power", `{"target": "power on"}`, as(t, "reader", "1.81"), 403, "role"},
+		{"no boot device", "PUT", "/management/boot_device", `{"persistent": true}`, auth, 400, "boot_device"},
+		{"unknown boot device", "PUT", "/management/boot_device", `{"boot_device": "floppy"}`, auth, 400, "Invalid boot device"},
+		{"passthru bad JSON", "POST", "/vendor_passthru/echo", `{"a":`, auth, 400, "not valid JSON"},
+		{"passthru unknown method", "POST", "/vendor_passthru?method=nope", `{}`, auth, 400, "No handler"},
+		{"passthru no method", "POST", "/vendor_passthru", `{}`, auth, 400, "Method not specified"},
+		{"passthru wrong verb", "DELETE", "/vendor_passthru/slow", ``, auth, 400, "does not support HTTP DELETE"},
+	}
+	before := snapshot(t, s.DB)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.do(t, tc.method, "/v1/nodes/"+id+tc.path, tc.body, tc.headers...)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			if msg := faultString(t, r.body); !strings.Contains(msg, tc.msg) {
+				t.Errorf("message %q does not mention %q", msg, tc.msg)
+			}
+		})
+	}
+	if after := snapshot(t, s.DB); after != before {
+		t.Errorf("refused requests changed the database:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// A held lock: 409 at once, naming the holder.
+	var nodeID int64
+	_ = s.DB.Get(&nodeID, `SELECT id FROM nodes WHERE uuid = $1`, id)
+	if _, err := store.AcquireNodeLock(context.Background(), s.DB, nodeID, "busy-conductor", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r := s.do(t, "PUT", "/v1/nodes/"+id+"/states/power", `{"target": "power on"}`, auth...)
+	if r.status != 409 || !strings.Contains(faultString(t, r.body), "busy-conductor") {
+		t.Errorf("locked node: %d %s", r.status, r.body)
+	}
+	if doc := jsonOf(t, s.do(t, "GET", "/v1/nodes/"+id, "", auth...)); doc["reservation"] != "busy-conductor" {
+		t.Errorf("reservation shown as %v", doc["reservation"])
+	}
+}

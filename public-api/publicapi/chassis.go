@@ -1,0 +1,132 @@
+package publicapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/shared/jsonbody"
+)
+
+// createChassisRequest is the body of POST /v1/chassis.
+type createChassisRequest struct {
+	UUID        string         `json:"uuid"`
+	Description *string        `json:"description"`
+	Extra       map[string]any `json:"extra"`
+}
+
+// createChassis handles POST /v1/chassis.
+func (a *API) createChassis(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	var req createChassisRequest
+	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+		a.fail(c, err)
+		return
+	}
+	ch, err := a.conductor.CreateChassis(c.Request.Context(), conductor.ChassisSpec{
+		UUID: req.UUID, Description: req.Description, Extra: req.Extra,
+	})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	r := newRenderer(c)
+	c.Header("Location", r.base+"/v1/chassis/"+ch.UUID)
+	writeJSON(c, http.StatusCreated, chassisFields.render(ch, r, nil))
+}
+
+// showChassis handles GET /v1/chassis/{chassis}.
+func (a *API) showChassis(c *gin.Context) {
+	if err := allowQuery(c, []string{"fields"}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	fields, err := parseFields(c, chassisFields, vFields)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ch, err := a.conductor.GetChassis(c.Request.Context(), c.Param("chassis"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, chassisFields.render(ch, newRenderer(c), fields))
+}
+
+// listChassis handles GET /v1/chassis.
+func (a *API) listChassis(c *gin.Context) { a.renderChassis(c, false) }
+
+// listChassisDetail handles GET /v1/chassis/detail.
+func (a *API) listChassisDetail(c *gin.Context) { a.renderChassis(c, true) }
+
+func (a *API) renderChassis(c *gin.Context, detailPath bool) {
+	if err := allowQuery(c, pagingParams); err != nil {
+		a.fail(c, err)
+		return
+	}
+	detail, fields, err := listShape(c, chassisFields, detailPath, vDetail, vFields)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	p, err := parsePage(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	list, err := a.conductor.ListChassis(c.Request.Context(), conductor.ChassisFilter{
+		Limit: p.limit, MarkerUUID: p.marker, SortKey: p.sortKey, SortDesc: p.desc,
+	})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	r := newRenderer(c)
+	keys := listKeys(detail, fields, chassisSummaryFields, "uuid")
+	items := make([]doc, len(list))
+	for i := range list {
+		items[i] = chassisFields.render(&list[i], r, keys)
+	}
+	last := ""
+	if len(list) > 0 {
+		last = list[len(list)-1].UUID
+	}
+	renderList(c, "chassis", items, nextURL(c, len(list), p, last))
+}
+
+// updateChassis handles PATCH /v1/chassis/{chassis}.
+func (a *API) updateChassis(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	ops, err := decodePatch(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ch, err := a.conductor.UpdateChassis(c.Request.Context(), c.Param("chassis"), ops)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, chassisFields.render(ch, newRenderer(c), nil))
+}
+
+// deleteChassis handles DELETE /v1/chassis/{chassis}.
+func (a *API) deleteChassis(c *gin.Context) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := a.conductor.DeleteChassis(c.Request.Context(), c.Param("chassis")); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

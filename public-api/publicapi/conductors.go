@@ -1,0 +1,82 @@
+package publicapi
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/shared/fault"
+)
+
+// requireConductorsAPI answers 404 below API 1.49, where Ironic has no
+// conductors endpoint.
+func (a *API) requireConductorsAPI(c *gin.Context) bool {
+	if !versionOf(c).AtLeast(vConductors) {
+		a.fail(c, fault.New(fault.NotFound, "The resource could not be found: /v1/conductors needs API version 1.%d or later.", vConductors))
+		return false
+	}
+	return true
+}
+
+// listConductors handles GET /v1/conductors: every registered conductor,
+// with alive true when it heartbeat within the last 60 s.
+func (a *API) listConductors(c *gin.Context) {
+	if !a.requireConductorsAPI(c) {
+		return
+	}
+	if err := allowQuery(c, pagingParams); err != nil {
+		a.fail(c, err)
+		return
+	}
+	detail, fields, err := listShape(c, conductorFields, false, vDetail, vFields)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	p, err := parsePage(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	list, err := a.conductor.ListConductorInfo(c.Request.Context(), conductor.ConductorFilter{
+		Limit: p.limit, MarkerName: p.marker, SortKey: p.sortKey, SortDesc: p.desc,
+	})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	r := newRenderer(c)
+	keys := listKeys(detail, fields, conductorSummaryFields, "hostname")
+	items := make([]doc, len(list))
+	for i := range list {
+		items[i] = conductorFields.render(&list[i], r, keys)
+	}
+	last := ""
+	if len(list) > 0 {
+		last = list[len(list)-1].Name
+	}
+	renderList(c, "conductors", items, nextURL(c, len(list), p, last), "conductor_links")
+}
+
+// showConductor handles GET /v1/conductors/{hostname}.
+func (a *API) showConductor(c *gin.Context) {
+	if !a.requireConductorsAPI(c) {
+		return
+	}
+	if err := allowQuery(c, []string{"fields"}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	fields, err := parseFields(c, conductorFields, vFields)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	ci, err := a.conductor.GetConductorInfo(c.Request.Context(), c.Param("hostname"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, conductorFields.render(ci, newRenderer(c), fields))
+}
