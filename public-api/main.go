@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/ferric-metal/ferric/conductor"
@@ -33,7 +34,15 @@ func main() {
 	}
 }
 
+// gcPercent is the garbage collector's target unless GOGC is set: the API's
+// live heap is small (a few MB), so collecting less often costs little
+// memory and saves about a fifth of the CPU per request (see docs/api.md).
+const gcPercent = 400
+
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	cfg, _, err := config.Load(config.PublicAPI, args, getenv, stderr)
 	if err != nil {
 		return err
@@ -105,6 +114,6 @@ func authenticator(cfg config.Config) (publicapi.Authenticator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("operator token keys (FERRIC_OPERATOR_KEYS_FILE): %w", err)
 		}
-		return publicapi.JWTAuth{Keys: keys, Issuer: cfg.TokenIssuer}, nil
+		return publicapi.NewJWTAuth(keys, cfg.TokenIssuer), nil
 	}
 }

@@ -1,8 +1,10 @@
 package publicapi
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -54,6 +56,54 @@ type JWTAuth struct {
 	Keys   *token.Keys
 	Issuer string
 	Now    func() time.Time
+	// verified remembers tokens that passed verification until they
+	// expire, so a client pays for one signature check per token, not
+	// one per request. Operator tokens cannot be revoked before their
+	// expiry, so remembering them changes no answer. Nil: no memory.
+	verified *verifiedTokens
+}
+
+// NewJWTAuth returns a JWTAuth that remembers verified tokens.
+func NewJWTAuth(keys *token.Keys, issuer string) JWTAuth {
+	return JWTAuth{Keys: keys, Issuer: issuer, verified: &verifiedTokens{m: map[[32]byte]verifiedToken{}}}
+}
+
+// maxVerifiedTokens bounds the memory of verified tokens.
+const maxVerifiedTokens = 10_000
+
+type verifiedToken struct {
+	role    Role
+	subject string
+	expires time.Time
+}
+
+// verifiedTokens maps a token's hash (not the token) to what it grants.
+type verifiedTokens struct {
+	mu sync.RWMutex
+	m  map[[32]byte]verifiedToken
+}
+
+func (v *verifiedTokens) get(key [32]byte, now time.Time) (verifiedToken, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	e, ok := v.m[key]
+	return e, ok && now.Before(e.expires.Add(token.Leeway))
+}
+
+func (v *verifiedTokens) put(key [32]byte, e verifiedToken, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.m) >= maxVerifiedTokens {
+		for k, old := range v.m {
+			if !now.Before(old.expires.Add(token.Leeway)) {
+				delete(v.m, k)
+			}
+		}
+		if len(v.m) >= maxVerifiedTokens {
+			clear(v.m) // a burst of distinct live tokens: start over
+		}
+	}
+	v.m[key] = e
 }
 
 // Authenticate implements Authenticator.
@@ -73,6 +123,13 @@ func (a JWTAuth) Authenticate(r *http.Request) (Role, string, bool) {
 	if a.Now != nil {
 		now = a.Now
 	}
+	var key [32]byte
+	if a.verified != nil {
+		key = sha256.Sum256([]byte(raw))
+		if e, ok := a.verified.get(key, now()); ok {
+			return e.role, e.subject, true
+		}
+	}
 	claims, err := a.Keys.Verify(raw, a.Issuer, token.AudiencePublic, now())
 	if err != nil {
 		return RoleNone, "", false
@@ -80,6 +137,9 @@ func (a JWTAuth) Authenticate(r *http.Request) (Role, string, bool) {
 	role, ok := roleNames[claims.Role]
 	if !ok {
 		return RoleNone, "", false
+	}
+	if a.verified != nil && claims.ExpiresAt != nil {
+		a.verified.put(key, verifiedToken{role: role, subject: claims.Subject, expires: claims.ExpiresAt.Time}, now())
 	}
 	return role, claims.Subject, true
 }

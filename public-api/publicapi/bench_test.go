@@ -5,6 +5,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,10 @@ const benchClients = 16
 // the 50th and 99th percentile latencies; it asserts nothing about them.
 // Each b.N iteration is one full load run.
 func BenchmarkNodes(b *testing.B) {
+	// As ferric-public-api runs (GOGC 400 unless set; see public-api/main.go).
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	for _, size := range []int{10_000, 100_000} {
 		s := newServer(b)
 		seedNodes(b, s.DB, size, "bench")

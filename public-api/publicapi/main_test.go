@@ -53,7 +53,7 @@ func newServer(t testing.TB) *server {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := conductor.New(db, reg, log, conductor.Options{})
-	api := publicapi.New(c, publicapi.JWTAuth{Keys: testKeys, Issuer: issuer}, db, log)
+	api := publicapi.New(c, publicapi.NewJWTAuth(testKeys, issuer), db, log)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &server{URL: srv.URL, DB: db}
