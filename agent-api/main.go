@@ -6,13 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/ferric-metal/ferric/agent-api/agentapi"
 	"github.com/ferric-metal/ferric/conductor"
@@ -25,26 +22,14 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ferric-agent-api:", err)
-		}
-		os.Exit(1)
-	}
+	startup.Main("ferric-agent-api", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stderr) })
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, _, err := config.Load(config.AgentAPI, args, getenv, stderr)
+	cfg, log, err := startup.Configure(config.AgentAPI, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := startup.Logger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	log = log.With("program", config.AgentAPI)
 	keys, err := token.LoadKeys(cfg.AgentKeysFile)
 	if err != nil {
 		return fmt.Errorf("agent token keys (FERRIC_AGENT_KEYS_FILE): %w", err)

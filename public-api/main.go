@@ -4,15 +4,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/startup"
@@ -24,14 +20,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ferric-public-api:", err)
-		}
-		os.Exit(1)
-	}
+	startup.Main("ferric-public-api", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stderr) })
 }
 
 // gcPercent is the garbage collector's target unless GOGC is set: the API's
@@ -43,15 +32,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	cfg, _, err := config.Load(config.PublicAPI, args, getenv, stderr)
+	cfg, log, err := startup.Configure(config.PublicAPI, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := startup.Logger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	log = log.With("program", config.PublicAPI)
 	auth, err := authenticator(cfg)
 	if err != nil {
 		return err

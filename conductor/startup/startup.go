@@ -4,10 +4,15 @@ package startup
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/jmoiron/sqlx"
 
@@ -86,4 +91,32 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// Main runs a program: run gets a context cancelled by SIGINT or SIGTERM,
+// and an error from it is printed (unless it is -h's) and exits with 1.
+func Main(program string, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, program+":", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// Configure reads a service program's settings and builds its logger,
+// tagged with the program's name.
+func Configure(program string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *slog.Logger, error) {
+	cfg, _, err := config.Load(program, args, getenv, stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := Logger(cfg, stderr)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, log.With("program", program), nil
 }

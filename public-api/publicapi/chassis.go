@@ -34,28 +34,12 @@ func (a *API) createChassis(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	c.Header("Location", r.base+"/v1/chassis/"+ch.UUID)
-	writeJSON(c, http.StatusCreated, chassisFields.render(ch, r, nil))
+	created(c, chassisFields, "chassis", ch.UUID, ch)
 }
 
 // showChassis handles GET /v1/chassis/{chassis}.
 func (a *API) showChassis(c *gin.Context) {
-	if err := allowQuery(c, []string{"fields"}); err != nil {
-		a.fail(c, err)
-		return
-	}
-	fields, err := parseFields(c, chassisFields, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	ch, err := a.conductor.GetChassis(c.Request.Context(), c.Param("chassis"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, chassisFields.render(ch, newRenderer(c), fields))
+	showOne(a, c, chassisFields, "chassis", a.conductor.GetChassis)
 }
 
 // listChassis handles GET /v1/chassis.

@@ -1,8 +1,6 @@
 package publicapi
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/conductor"
@@ -64,19 +62,5 @@ func (a *API) showConductor(c *gin.Context) {
 	if !a.requireConductorsAPI(c) {
 		return
 	}
-	if err := allowQuery(c, []string{"fields"}); err != nil {
-		a.fail(c, err)
-		return
-	}
-	fields, err := parseFields(c, conductorFields, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	ci, err := a.conductor.GetConductorInfo(c.Request.Context(), c.Param("hostname"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, conductorFields.render(ci, newRenderer(c), fields))
+	showOne(a, c, conductorFields, "hostname", a.conductor.GetConductorInfo)
 }

@@ -103,28 +103,12 @@ func (a *API) createNode(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	c.Header("Location", r.base+"/v1/nodes/"+n.UUID)
-	writeJSON(c, http.StatusCreated, nodeFields.render(n, r, nil))
+	created(c, nodeFields, "nodes", n.UUID, n)
 }
 
 // showNode handles GET /v1/nodes/{node}.
 func (a *API) showNode(c *gin.Context) {
-	if err := allowQuery(c, []string{"fields"}); err != nil {
-		a.fail(c, err)
-		return
-	}
-	fields, err := parseFields(c, nodeFields, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	n, err := a.conductor.GetNode(c.Request.Context(), c.Param("node"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, nodeFields.render(n, newRenderer(c), fields))
+	showOne(a, c, nodeFields, "node", a.conductor.GetNode)
 }
 
 // nodeFilters are the filters of node lists and the versions that added them.

@@ -71,28 +71,12 @@ func (a *API) createPort(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	c.Header("Location", r.base+"/v1/ports/"+p.UUID)
-	writeJSON(c, http.StatusCreated, portFields.render(p, r, nil))
+	created(c, portFields, "ports", p.UUID, p)
 }
 
 // showPort handles GET /v1/ports/{port}.
 func (a *API) showPort(c *gin.Context) {
-	if err := allowQuery(c, []string{"fields"}); err != nil {
-		a.fail(c, err)
-		return
-	}
-	fields, err := parseFields(c, portFields, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := a.conductor.GetPort(c.Request.Context(), c.Param("port"))
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, portFields.render(p, newRenderer(c), fields))
+	showOne(a, c, portFields, "port", a.conductor.GetPort)
 }
 
 var portFilterNames = []string{"node", "node_uuid", "address"}

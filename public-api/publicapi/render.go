@@ -1,6 +1,8 @@
 package publicapi
 
 import (
+	"context"
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -299,3 +301,31 @@ var driverFields = func() fieldTable[driverRow] {
 }()
 
 var driverSummaryFields = []string{"name", "hosts", "type", "links", "properties"}
+
+// showOne answers GET on one resource: get loads it by the path parameter
+// param, and ?fields= selects what is rendered.
+func showOne[T any](a *API, c *gin.Context, t fieldTable[T], param string, get func(context.Context, string) (*T, error)) {
+	if err := allowQuery(c, []string{"fields"}); err != nil {
+		a.fail(c, err)
+		return
+	}
+	fields, err := parseFields(c, t, vFields)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	x, err := get(c.Request.Context(), c.Param(param))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, t.render(x, newRenderer(c), fields))
+}
+
+// created answers a successful POST: 201, the new resource's Location, and
+// the resource in full.
+func created[T any](c *gin.Context, t fieldTable[T], collection, uuid string, x *T) {
+	r := newRenderer(c)
+	c.Header("Location", r.base+"/v1/"+collection+"/"+uuid)
+	writeJSON(c, http.StatusCreated, t.render(x, r, nil))
+}

@@ -5,13 +5,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/startup"
@@ -20,26 +16,15 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "ferric-conductor:", err)
-		}
-		os.Exit(1)
-	}
+	startup.Main("ferric-conductor", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stderr) })
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, _, err := config.Load(config.Conductor, args, getenv, stderr)
+	cfg, log, err := startup.Configure(config.Conductor, args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := startup.Logger(cfg, stderr)
-	if err != nil {
-		return err
-	}
-	log = log.With("program", config.Conductor, "conductor", cfg.ConductorName)
+	log = log.With("conductor", cfg.ConductorName)
 	reg, err := startup.Drivers(cfg)
 	if err != nil {
 		return err
