@@ -70,17 +70,7 @@ func (a *API) renderChassis(c *gin.Context, detailPath bool) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	keys := listKeys(detail, fields, chassisSummaryFields, "uuid")
-	items := make([]doc, len(list))
-	for i := range list {
-		items[i] = chassisFields.render(&list[i], r, keys)
-	}
-	last := ""
-	if len(list) > 0 {
-		last = list[len(list)-1].UUID
-	}
-	renderList(c, "chassis", items, nextURL(c, len(list), p, last))
+	renderPage(c, chassisFields, "chassis", list, listKeys(detail, fields, chassisSummaryFields, "uuid"), p, func(x *chassisRow) string { return x.UUID })
 }
 
 // updateChassis handles PATCH /v1/chassis/{chassis}.
@@ -104,13 +94,5 @@ func (a *API) updateChassis(c *gin.Context) {
 
 // deleteChassis handles DELETE /v1/chassis/{chassis}.
 func (a *API) deleteChassis(c *gin.Context) {
-	if err := allowQuery(c); err != nil {
-		a.fail(c, err)
-		return
-	}
-	if err := a.conductor.DeleteChassis(c.Request.Context(), c.Param("chassis")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	deleteOne(a, c, "chassis", a.conductor.DeleteChassis)
 }

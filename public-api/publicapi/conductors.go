@@ -44,17 +44,7 @@ func (a *API) listConductors(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	keys := listKeys(detail, fields, conductorSummaryFields, "hostname")
-	items := make([]doc, len(list))
-	for i := range list {
-		items[i] = conductorFields.render(&list[i], r, keys)
-	}
-	last := ""
-	if len(list) > 0 {
-		last = list[len(list)-1].Name
-	}
-	renderList(c, "conductors", items, nextURL(c, len(list), p, last), "conductor_links")
+	renderPage(c, conductorFields, "conductors", list, listKeys(detail, fields, conductorSummaryFields, "hostname"), p, func(x *conductorRow) string { return x.Name }, "conductor_links")
 }
 
 // showConductor handles GET /v1/conductors/{hostname}.

@@ -166,16 +166,7 @@ func (a *API) renderNodes(c *gin.Context, detailPath bool, chassisID string) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	items := make([]doc, len(nodes))
-	for i := range nodes {
-		items[i] = nodeFields.render(&nodes[i], r, keys)
-	}
-	last := ""
-	if len(nodes) > 0 {
-		last = nodes[len(nodes)-1].UUID
-	}
-	renderList(c, "nodes", items, nextURL(c, len(nodes), p, last))
+	renderPage(c, nodeFields, "nodes", nodes, keys, p, func(n *nodeRow) string { return n.UUID })
 }
 
 // nodeShape is the least a list must read from the database to render
@@ -313,15 +304,7 @@ func (a *API) updateNode(c *gin.Context) {
 
 // deleteNode handles DELETE /v1/nodes/{node}.
 func (a *API) deleteNode(c *gin.Context) {
-	if err := allowQuery(c); err != nil {
-		a.fail(c, err)
-		return
-	}
-	if err := a.conductor.DeleteNode(c.Request.Context(), c.Param("node")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	deleteOne(a, c, "node", a.conductor.DeleteNode)
 }
 
 // nodeStates handles GET /v1/nodes/{node}/states.

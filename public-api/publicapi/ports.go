@@ -132,17 +132,7 @@ func (a *API) renderPorts(c *gin.Context, detailPath bool, nodeIdent string) {
 		a.fail(c, err)
 		return
 	}
-	r := newRenderer(c)
-	keys := listKeys(detail, fields, portSummaryFields, "uuid")
-	items := make([]doc, len(ports))
-	for i := range ports {
-		items[i] = portFields.render(&ports[i], r, keys)
-	}
-	last := ""
-	if len(ports) > 0 {
-		last = ports[len(ports)-1].UUID
-	}
-	renderList(c, "ports", items, nextURL(c, len(ports), p, last))
+	renderPage(c, portFields, "ports", ports, listKeys(detail, fields, portSummaryFields, "uuid"), p, func(x *portRow) string { return x.UUID })
 }
 
 // updatePort handles PATCH /v1/ports/{port}.
@@ -170,13 +160,5 @@ func (a *API) updatePort(c *gin.Context) {
 
 // deletePort handles DELETE /v1/ports/{port}.
 func (a *API) deletePort(c *gin.Context) {
-	if err := allowQuery(c); err != nil {
-		a.fail(c, err)
-		return
-	}
-	if err := a.conductor.DeletePort(c.Request.Context(), c.Param("port")); err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.Status(http.StatusNoContent)
+	deleteOne(a, c, "port", a.conductor.DeletePort)
 }

@@ -329,3 +329,31 @@ func created[T any](c *gin.Context, t fieldTable[T], collection, uuid string, x 
 	c.Header("Location", r.base+"/v1/"+collection+"/"+uuid)
 	writeJSON(c, http.StatusCreated, t.render(x, r, nil))
 }
+
+// renderPage writes one page of a list: each item rendered with keys (nil:
+// in full), and the link to the next page after the last item's id.
+func renderPage[T any](c *gin.Context, t fieldTable[T], collection string, list []T, keys []string, p page, id func(*T) string, extraLinkKeys ...string) {
+	r := newRenderer(c)
+	items := make([]doc, len(list))
+	for i := range list {
+		items[i] = t.render(&list[i], r, keys)
+	}
+	last := ""
+	if len(list) > 0 {
+		last = id(&list[len(list)-1])
+	}
+	renderList(c, collection, items, nextURL(c, len(list), p, last), extraLinkKeys...)
+}
+
+// deleteOne answers DELETE on one resource: 204 once del has removed it.
+func deleteOne(a *API, c *gin.Context, param string, del func(context.Context, string) error) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if err := del(c.Request.Context(), c.Param(param)); err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
