@@ -2,6 +2,7 @@ package conductor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -200,6 +201,12 @@ func (a *Agents) nextAction(n *store.AgentNode, last *CommandResult) (string, ma
 			}
 			if hints, ok := n.Properties["root_device"]; ok {
 				args["root_device"] = hints
+			}
+		}
+		if action == ActionClean && len(n.CleanSteps) > 0 {
+			var steps []any
+			if err := json.Unmarshal(n.CleanSteps, &steps); err == nil {
+				args["clean_steps"] = steps
 			}
 		}
 		return action, args

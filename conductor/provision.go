@@ -78,6 +78,13 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 		if err := store.RevokeAgentTokens(ctx, tx, n.ID, nil); err != nil {
 			return err
 		}
+		if event == EventClean || event == EventProvide {
+			// A manual clean's steps go to the agent; an automated clean
+			// runs the agent's defaults.
+			if err := store.SetCleanSteps(ctx, tx, n.ID, req.CleanSteps); err != nil {
+				return err
+			}
+		}
 		if req.ConfigDrive != nil {
 			if err := store.MergeInstanceInfo(ctx, tx, n.ID, store.JSONObject{"configdrive": req.ConfigDrive}); err != nil {
 				return err

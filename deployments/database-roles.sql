@@ -33,13 +33,13 @@ GRANT USAGE ON SCHEMA public TO ferric_agent_api;
 -- The schema version, checked at start-up.
 GRANT SELECT ON goose_db_version TO ferric_agent_api;
 
--- nodes: the state, lock and agent token columns, the properties and the
--- image to deploy, and the BMC address (derived from driver_info, without
+-- nodes: the state, lock and agent token columns, the properties, the
+-- image to deploy and the steps of a manual clean, and the BMC address (derived from driver_info, without
 -- its credentials). Never driver_info or driver_internal_info.
 GRANT SELECT (id, uuid, name, driver, properties, instance_info, provision_state,
     target_provision_state, provision_updated_at, maintenance, reservation,
     reservation_expires_at, lock_token, agent_token_generation, agent_token_revealed,
-    bmc_address, created_at)
+    bmc_address, clean_steps, created_at)
     ON nodes TO ferric_agent_api;
 -- Writes: a checkin resumes or fails a waiting node (provision state, last
 -- error), an inspection updates properties, a lookup marks the token

@@ -396,3 +396,34 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("checkin after power on: %d, want 200", r.Status)
 	}
 }
+
+// TestManualCleanStepsReachTheAgent: the steps an operator gives a manual
+// clean are the agent's orders; an automated clean (provide) carries none.
+func TestManualCleanStepsReachTheAgent(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	cond := runConductor(t, db)
+	s := newStack(t, db, stackOptions{})
+	machine := inv{macs: []string{"52:54:00:00:00:07"}}
+	n := seedNode(t, db, nodeSeed{state: conductor.StateManageable, driverInfo: map[string]any{"fake_agent": true}, macs: machine.macs})
+	steps := []any{map[string]any{"interface": "deploy", "step": "erase_devices_metadata", "priority": 90.0}}
+	if _, err := cond.ChangeProvisionState(context.Background(), n.UUID, conductor.ProvisionRequest{Target: "clean", CleanSteps: steps}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, db, n, conductor.StateCleanWait)
+	tok := s.mustLookup(t, machine)
+	in := mustCheckin(t, s, tok, nil)
+	got, _ := in.Args["clean_steps"].([]any)
+	if in.Action != conductor.ActionClean || len(got) != 1 || got[0].(map[string]any)["step"] != "erase_devices_metadata" {
+		t.Fatalf("manual clean: action %s args %v, want the operator's steps", in.Action, in.Args)
+	}
+	mustCheckin(t, s, tok, &command{"clean", "success", ""})
+	waitState(t, db, n, conductor.StateManageable)
+
+	provision(t, cond, n, "provide")
+	waitState(t, db, n, conductor.StateCleanWait)
+	tok = s.mustLookup(t, machine)
+	if in := mustCheckin(t, s, tok, nil); in.Action != conductor.ActionClean || in.Args["clean_steps"] != nil {
+		t.Errorf("automated clean: action %s args %v, want no steps", in.Action, in.Args)
+	}
+}

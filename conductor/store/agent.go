@@ -12,13 +12,14 @@ import (
 // driver_internal_info: the agent API's database role may not read them.
 type AgentNode struct {
 	Node
-	TokenGeneration int64 `db:"agent_token_generation"`
-	TokenRevealed   bool  `db:"agent_token_revealed"`
+	TokenGeneration int64  `db:"agent_token_generation"`
+	TokenRevealed   bool   `db:"agent_token_revealed"`
+	CleanSteps      []byte `db:"clean_steps"` // JSON list of a manual clean's steps, or nil
 }
 
 const agentNodeColumns = `id, uuid, name, driver, properties, instance_info, provision_state,
 	target_provision_state, provision_updated_at, maintenance, reservation, reservation_expires_at,
-	lock_token, agent_token_generation, agent_token_revealed`
+	lock_token, agent_token_generation, agent_token_revealed, clean_steps`
 
 // GetAgentNodeByUUID returns the agent's view of a node.
 func GetAgentNodeByUUID(ctx context.Context, q Querier, id string) (*AgentNode, error) {
@@ -111,7 +112,8 @@ type CheckinOutcome struct {
 // within this generation. ErrNotFound when the node does not exist.
 //
 // properties and instance_info are read only for nodes in wait call-back,
-// the one state in which a checkin needs them (the deploy instructions).
+// and clean_steps only in clean wait: the states in which a checkin needs
+// them (the deploy and clean instructions).
 func RecordCheckin(ctx context.Context, q Querier, c Checkin) (*CheckinOutcome, error) {
 	if !looksLikeUUID(c.NodeUUID) {
 		return nil, ErrNotFound
@@ -121,7 +123,8 @@ func RecordCheckin(ctx context.Context, q Querier, c Checkin) (*CheckinOutcome, 
 			CASE WHEN provision_state = 'wait call-back' THEN properties ELSE '{}' END AS properties,
 			CASE WHEN provision_state = 'wait call-back' THEN instance_info ELSE '{}' END AS instance_info,
 			provision_state, target_provision_state, provision_updated_at, maintenance,
-			reservation, reservation_expires_at, lock_token, agent_token_generation, agent_token_revealed
+			reservation, reservation_expires_at, lock_token, agent_token_generation, agent_token_revealed,
+			CASE WHEN provision_state = 'clean wait' THEN clean_steps END AS clean_steps
 		FROM nodes WHERE uuid = $1
 	), previous AS (
 		SELECT agent_url, token_generation FROM agent_checkins WHERE node_id = (SELECT id FROM node)

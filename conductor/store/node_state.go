@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -64,6 +65,19 @@ func MergeProperties(ctx context.Context, q Querier, nodeID int64, f *Fence, pro
 	args := []any{nodeID, props}
 	res, err := q.ExecContext(ctx, `UPDATE nodes SET properties = properties || $2, updated_at = now()
 		WHERE id = $1`+f.clause(&args), args...)
+	return staleResult(res, err)
+}
+
+// SetCleanSteps records the steps of a manual clean (nil clears them).
+func SetCleanSteps(ctx context.Context, q Querier, nodeID int64, steps []any) error {
+	var raw []byte
+	if steps != nil {
+		var err error
+		if raw, err = json.Marshal(steps); err != nil {
+			return err
+		}
+	}
+	res, err := q.ExecContext(ctx, `UPDATE nodes SET clean_steps = $2 WHERE id = $1`, nodeID, raw)
 	return staleResult(res, err)
 }
 
