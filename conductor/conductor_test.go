@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/drivers/builtin"
 	"github.com/ferric-metal/ferric/shared/fault"
@@ -32,12 +33,12 @@ func TestNormalizeMAC(t *testing.T) {
 		"5254.00ab.cdef":      "52:54:00:ab:cd:ef",
 		" 52:54:00:ab:cd:ef ": "52:54:00:ab:cd:ef",
 	} {
-		if got, ok := conductor.NormalizeMAC(in); !ok || got != want {
+		if got, ok := inventory.NormalizeMAC(in); !ok || got != want {
 			t.Errorf("NormalizeMAC(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
 	for _, bad := range []string{"", "zz:zz:zz:zz:zz:zz", "52:54:00:ab:cd", "00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01", "52:54:00:ab:cd:ef:01:02"} {
-		if got, ok := conductor.NormalizeMAC(bad); ok {
+		if got, ok := inventory.NormalizeMAC(bad); ok {
 			t.Errorf("NormalizeMAC(%q) accepted as %q", bad, got)
 		}
 	}

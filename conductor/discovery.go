@@ -194,7 +194,7 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 		}
 		pxe := ""
 		if b := data.Inventory.Boot; b != nil && b.PXEInterface != nil {
-			pxe, _ = NormalizeMAC(inventory.BootifMAC(*b.PXEInterface))
+			pxe, _ = inventory.NormalizeMAC(inventory.BootifMAC(*b.PXEInterface))
 		}
 		for _, mac := range ev.MACs {
 			port := &store.Port{Address: mac, NodeID: node.ID, PXEEnabled: pxe == "" || mac == pxe}

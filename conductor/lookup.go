@@ -315,7 +315,7 @@ func normalizeMACs(addresses []string) []string {
 	var macs []string
 	seen := map[string]bool{}
 	for _, s := range addresses {
-		if mac, ok := NormalizeMAC(s); ok && !seen[mac] && len(macs) < inventory.MaxEvidenceMACs {
+		if mac, ok := inventory.NormalizeMAC(s); ok && !seen[mac] && len(macs) < inventory.MaxEvidenceMACs {
 			seen[mac] = true
 			macs = append(macs, mac)
 		}

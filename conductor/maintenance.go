@@ -30,16 +30,10 @@ func (c *Conductor) ClearMaintenance(ctx context.Context, ident string) error {
 }
 
 func (c *Conductor) updateMaintenance(ctx context.Context, ident string, change func(*store.Node)) error {
-	if !ValidNodeIdent(ident) {
-		return nodeNotFound(ident)
-	}
 	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := c.nodeForUpdate(ctx, tx, ident)
+		n, err := c.nodeForAction(ctx, tx, ident)
 		if err != nil {
 			return err
-		}
-		if holder := n.LockHolder(c.now()); holder != "" {
-			return nodeLocked(n.UUID, holder)
 		}
 		change(n)
 		return store.UpdateNode(ctx, tx, n)

@@ -63,12 +63,9 @@ func (c *Conductor) UpdateNode(ctx context.Context, ident string, ops []PatchOp)
 	}
 	var updated *store.Node
 	err = store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := c.nodeForUpdate(ctx, tx, ident)
+		n, err := c.nodeForAction(ctx, tx, ident)
 		if err != nil {
 			return err
-		}
-		if holder := n.LockHolder(c.now()); holder != "" {
-			return nodeLocked(n.UUID, holder)
 		}
 		if n.TargetProvisionState != nil && !n.Maintenance && !updateAllowedStates[n.ProvisionState] && !onlyMaintenance(parsed) {
 			return fault.New(fault.Conflict, "Node %s can not be updated while a state transition is in progress (provision state %q, target %q).",

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ferric-metal/ferric/conductor/store"
@@ -40,7 +39,7 @@ func validateNodeName(name string) error {
 	if !nodeNamePattern.MatchString(name) {
 		return fault.New(fault.Invalid, "Expected a logical name but received %q: names use letters, digits, '-', '.', '_' and '~', at most 255.", name)
 	}
-	if _, err := uuid.Parse(name); err == nil {
+	if IsUUID(name) {
 		return fault.New(fault.Invalid, "Expected a logical name but received %q, which is a UUID.", name)
 	}
 	return nil
@@ -55,11 +54,11 @@ func (c *Conductor) CreateNode(ctx context.Context, spec NodeSpec) (*store.Node,
 		return nil, fault.New(fault.Invalid, "No valid host was found. Reason: No conductor service registered which supports driver %s.", spec.Driver)
 	}
 	if spec.UUID != "" {
-		u, err := uuid.Parse(spec.UUID)
+		u, err := canonicalUUID("uuid", spec.UUID)
 		if err != nil {
-			return nil, fault.New(fault.Invalid, "Expected a UUID but received %q.", spec.UUID)
+			return nil, err
 		}
-		spec.UUID = u.String()
+		spec.UUID = u
 	}
 	if spec.Name != nil {
 		if err := validateNodeName(*spec.Name); err != nil {
@@ -226,16 +225,10 @@ func parseUUID(s string) (string, bool) {
 // manageable, available, adopt failed) or in maintenance may be deleted,
 // never one with an instance, and never while its lock is held.
 func (c *Conductor) DeleteNode(ctx context.Context, ident string) error {
-	if !ValidNodeIdent(ident) {
-		return nodeNotFound(ident)
-	}
 	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := c.nodeForUpdate(ctx, tx, ident)
+		n, err := c.nodeForAction(ctx, tx, ident)
 		if err != nil {
 			return err
-		}
-		if holder := n.LockHolder(c.now()); holder != "" {
-			return nodeLocked(n.UUID, holder)
 		}
 		if n.InstanceUUID != nil {
 			return fault.New(fault.Conflict, "Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)

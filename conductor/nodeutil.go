@@ -29,8 +29,12 @@ func (c *Conductor) driverOf(n *store.Node) (drivers.Driver, error) {
 }
 
 // nodeForUpdate reads a node by UUID or name and locks its row for the
-// transaction; a missing node is the client-facing not-found error.
+// transaction; a missing node, or an ident no node can have, is the
+// client-facing not-found error.
 func (c *Conductor) nodeForUpdate(ctx context.Context, q store.Querier, ident string) (*store.Node, error) {
+	if !ValidNodeIdent(ident) {
+		return nil, nodeNotFound(ident)
+	}
 	n, err := store.GetNodeForUpdate(ctx, q, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nodeNotFound(ident)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/fault"
 )
@@ -37,7 +38,7 @@ func (c *Conductor) CreatePort(ctx context.Context, spec PortSpec) (*store.Port,
 	if spec.Address == "" {
 		return nil, fault.New(fault.Invalid, "Mandatory field missing: address.")
 	}
-	mac, ok := NormalizeMAC(spec.Address)
+	mac, ok := inventory.NormalizeMAC(spec.Address)
 	if !ok {
 		return nil, fault.New(fault.Invalid, "Expected a MAC address but received %q.", spec.Address)
 	}
@@ -161,7 +162,7 @@ func (c *Conductor) ListPorts(ctx context.Context, f PortFilter) ([]store.Port, 
 	}
 	q := store.PortQuery{Limit: f.Limit, SortKey: f.SortKey, SortDesc: f.SortDesc}
 	if f.Address != "" {
-		mac, ok := NormalizeMAC(f.Address)
+		mac, ok := inventory.NormalizeMAC(f.Address)
 		if !ok {
 			return nil, fault.New(fault.Invalid, "Expected a MAC address but received %q.", f.Address)
 		}
@@ -270,7 +271,7 @@ func (c *Conductor) portFromPatchDoc(ctx context.Context, q store.Querier, p *st
 	}
 	mac, ok := "", addr != nil
 	if ok {
-		mac, ok = NormalizeMAC(*addr)
+		mac, ok = inventory.NormalizeMAC(*addr)
 	}
 	if !ok {
 		return nil, fault.New(fault.Invalid, "Invalid value for address: expected a MAC address.")

@@ -96,6 +96,9 @@ func (c *Conductor) SupportedBootDevices(ctx context.Context, ident string) ([]d
 // SetBootDevice sets the node's next (or every) boot device, under the
 // node's exclusive lock, synchronously as Ironic does.
 func (c *Conductor) SetBootDevice(ctx context.Context, ident string, dev drivers.BootDevice, persistent bool) error {
+	if !dev.Known() {
+		return fault.New(fault.Invalid, "Invalid boot device %q: use pxe, disk, cdrom, bios, safe or uefihttp.", dev)
+	}
 	node, drv, err := c.nodeAndDriver(ctx, ident)
 	if err != nil {
 		return err

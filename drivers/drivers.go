@@ -97,6 +97,16 @@ const (
 	BootUEFIHTTP BootDevice = "uefihttp"
 )
 
+// Known reports whether d is one of the boot device names above; whether a
+// driver supports it is the driver's answer.
+func (d BootDevice) Known() bool {
+	switch d {
+	case BootPXE, BootDisk, BootCDROM, BootBIOS, BootSafe, BootUEFIHTTP:
+		return true
+	}
+	return false
+}
+
 // PowerReader reads the real power state from the BMC.
 type PowerReader interface {
 	PowerState(ctx context.Context, n Node) (PowerState, error)

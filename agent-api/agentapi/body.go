@@ -1,10 +1,6 @@
 package agentapi
 
 import (
-	"errors"
-	"io"
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/shared/fault"
@@ -13,17 +9,7 @@ import (
 )
 
 // readBody reads the request body within the route's cap (LimitBody).
-func readBody(c *gin.Context) ([]byte, error) {
-	body, err := io.ReadAll(c.Request.Body)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return nil, fault.New(fault.TooLarge, "Request body larger than %d bytes.", tooLarge.Limit)
-	}
-	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, err, "Could not read the request body.")
-	}
-	return body, nil
-}
+func readBody(c *gin.Context) ([]byte, error) { return jsonbody.Read(c.Request.Body) }
 
 // smallBodyLimits bound checkin and heartbeat documents, which are flat.
 var smallBodyLimits = jsonlimit.Limits{MaxDepth: 4, MaxElements: 32}

@@ -104,7 +104,7 @@ func normalizeSerial(s string) string {
 
 // NormalizeMAC returns addr as six lower-case hex pairs joined by colons, or
 // false when addr is not a 48-bit MAC address. It is the rule ports are
-// stored by (conductor.NormalizeMAC), so that evidence compares equal.
+// stored by (conductor.CreatePort uses it), so that evidence compares equal.
 func NormalizeMAC(addr string) (string, bool) {
 	hw, err := net.ParseMAC(strings.TrimSpace(addr))
 	if err != nil || len(hw) != 6 {

@@ -79,16 +79,9 @@ type ChassisQuery struct {
 
 // ListChassis returns a page of chassis, paged by keyset (sort value, id).
 func ListChassis(ctx context.Context, q Querier, cq ChassisQuery) ([]Chassis, error) {
-	sortExpr, ok := ChassisSortKeys[cq.SortKey]
-	if cq.SortKey == "" {
-		sortExpr, ok = "id", true
-	}
-	if !ok {
-		return nil, fmt.Errorf("store: unknown chassis sort key %q", cq.SortKey)
-	}
-	dir, cmp := "ASC", ">"
-	if cq.SortDesc {
-		dir, cmp = "DESC", "<"
+	sortExpr, dir, cmp, err := sortOrder(ChassisSortKeys, cq.SortKey, "id", cq.SortDesc)
+	if err != nil {
+		return nil, err
 	}
 	var where []string
 	args := []any{cq.Limit}
@@ -102,7 +95,7 @@ func ListChassis(ctx context.Context, q Querier, cq ChassisQuery) ([]Chassis, er
 	}
 	query += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT $1", sortExpr, dir, dir)
 	chassis := []Chassis{}
-	err := q.SelectContext(ctx, &chassis, query, args...)
+	err = q.SelectContext(ctx, &chassis, query, args...)
 	return chassis, translate(err)
 }
 

@@ -47,16 +47,9 @@ func conductorSelect(deadAfter time.Duration) string {
 // ListConductorInfo returns a page of registered conductors. An unknown
 // marker is ErrNotFound.
 func ListConductorInfo(ctx context.Context, q Querier, cq ConductorQuery) ([]ConductorInfo, error) {
-	sortExpr, ok := ConductorSortKeys[cq.SortKey]
-	if cq.SortKey == "" {
-		sortExpr, ok = "name", true
-	}
-	if !ok {
-		return nil, fmt.Errorf("store: unknown conductor sort key %q", cq.SortKey)
-	}
-	dir, cmp := "ASC", ">"
-	if cq.SortDesc {
-		dir, cmp = "DESC", "<"
+	sortExpr, dir, cmp, err := sortOrder(ConductorSortKeys, cq.SortKey, "name", cq.SortDesc)
+	if err != nil {
+		return nil, err
 	}
 	query := conductorSelect(cq.DeadAfter)
 	args := []any{cq.Limit}
@@ -69,7 +62,7 @@ func ListConductorInfo(ctx context.Context, q Querier, cq ConductorQuery) ([]Con
 	}
 	query += fmt.Sprintf(" ORDER BY %s %s, name %s LIMIT $1", sortExpr, dir, dir)
 	out := []ConductorInfo{}
-	err := q.SelectContext(ctx, &out, query, args...)
+	err = q.SelectContext(ctx, &out, query, args...)
 	return out, translate(err)
 }
 

@@ -315,12 +315,9 @@ type NodeQuery struct {
 // that deep pages cost the same as the first one. An unknown marker is
 // ErrNotFound.
 func ListNodes(ctx context.Context, q Querier, nq NodeQuery) ([]Node, error) {
-	sortExpr, ok := NodeSortKeys[nq.SortKey]
-	if nq.SortKey == "" {
-		sortExpr, ok = "id", true
-	}
-	if !ok {
-		return nil, fmt.Errorf("store: unknown sort key %q", nq.SortKey)
+	sortExpr, dir, cmp, err := sortOrder(NodeSortKeys, nq.SortKey, "id", nq.SortDesc)
+	if err != nil {
+		return nil, err
 	}
 	var where []string
 	var args []any
@@ -356,10 +353,6 @@ func ListNodes(ctx context.Context, q Querier, nq NodeQuery) ([]Node, error) {
 	}
 	if nq.DescriptionContains != "" {
 		where = append(where, "strpos(lower(description), lower("+arg(nq.DescriptionContains)+")) > 0")
-	}
-	dir, cmp := "ASC", ">"
-	if nq.SortDesc {
-		dir, cmp = "DESC", "<"
 	}
 	if nq.MarkerUUID != "" {
 		// The marker is looked up in the same statement; an unknown one

@@ -84,12 +84,9 @@ type PortQuery struct {
 
 // ListPorts returns a page of ports, paged by keyset (sort value, id).
 func ListPorts(ctx context.Context, q Querier, query PortQuery) ([]Port, error) {
-	sortExpr, ok := PortSortKeys[query.SortKey]
-	if query.SortKey == "" {
-		sortExpr, ok = "p.id", true
-	}
-	if !ok {
-		return nil, fmt.Errorf("store: unknown port sort key %q", query.SortKey)
+	sortExpr, dir, cmp, err := sortOrder(PortSortKeys, query.SortKey, "p.id", query.SortDesc)
+	if err != nil {
+		return nil, err
 	}
 	var where []string
 	var args []any
@@ -103,10 +100,6 @@ func ListPorts(ctx context.Context, q Querier, query PortQuery) ([]Port, error) 
 	if query.Address != "" {
 		where = append(where, "p.address = "+arg(query.Address))
 	}
-	dir, cmp := "ASC", ">"
-	if query.SortDesc {
-		dir, cmp = "DESC", "<"
-	}
 	if query.MarkerID != 0 {
 		where = append(where, fmt.Sprintf("(%s, p.id) %s (SELECT %s, p.id FROM ports p WHERE p.id = %s)",
 			sortExpr, cmp, sortExpr, arg(query.MarkerID)))
@@ -117,7 +110,7 @@ func ListPorts(ctx context.Context, q Querier, query PortQuery) ([]Port, error) 
 	}
 	sql += fmt.Sprintf(" ORDER BY %s %s, p.id %s LIMIT %s", sortExpr, dir, dir, arg(query.Limit))
 	ports := []Port{}
-	err := q.SelectContext(ctx, &ports, sql, args...)
+	err = q.SelectContext(ctx, &ports, sql, args...)
 	return ports, translate(err)
 }
 

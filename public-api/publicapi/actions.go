@@ -2,7 +2,6 @@ package publicapi
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/shared/fault"
 	"github.com/ferric-metal/ferric/shared/jsonbody"
-	"github.com/ferric-metal/ferric/shared/middleware"
 )
 
 // Actions on nodes that the conductor carries out: power, provisioning,
@@ -119,13 +117,6 @@ func (a *API) supportedBootDevices(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"supported_boot_devices": devs})
 }
 
-// knownBootDevices are Ironic's boot device names; whether the node's
-// driver supports one is its driver's answer.
-var knownBootDevices = map[drivers.BootDevice]bool{
-	drivers.BootPXE: true, drivers.BootDisk: true, drivers.BootCDROM: true,
-	drivers.BootBIOS: true, drivers.BootSafe: true, drivers.BootUEFIHTTP: true,
-}
-
 // bootDeviceRequest is the body of PUT .../management/boot_device.
 type bootDeviceRequest struct {
 	BootDevice string `json:"boot_device"`
@@ -142,10 +133,6 @@ func (a *API) setBootDevice(c *gin.Context) {
 	}
 	if req.BootDevice == "" {
 		a.fail(c, fault.New(fault.Invalid, "Mandatory field missing: boot_device."))
-		return
-	}
-	if !knownBootDevices[drivers.BootDevice(req.BootDevice)] {
-		a.fail(c, fault.New(fault.Invalid, "Invalid boot device %q: use pxe, disk, cdrom, bios, safe or uefihttp.", req.BootDevice))
 		return
 	}
 	if err := a.conductor.SetBootDevice(c.Request.Context(), c.Param("node"), drivers.BootDevice(req.BootDevice), req.Persistent); err != nil {
@@ -191,12 +178,9 @@ func (a *API) driverVendorMethods(c *gin.Context) {
 // passthruBody reads the request body, which goes to the driver unexamined
 // beyond its size (LimitBody) and JSON validity.
 func passthruBody(c *gin.Context) (json.RawMessage, error) {
-	body, err := io.ReadAll(c.Request.Body)
-	if middleware.IsTooLarge(err) {
-		return nil, fault.New(fault.TooLarge, "Request body too large.")
-	}
+	body, err := jsonbody.Read(c.Request.Body)
 	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, err, "Could not read the request body.")
+		return nil, err
 	}
 	if len(body) > 0 && !json.Valid(body) {
 		return nil, fault.New(fault.Invalid, "The vendor passthru body is not valid JSON.")

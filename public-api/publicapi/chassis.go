@@ -1,8 +1,6 @@
 package publicapi
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/conductor"
@@ -49,16 +47,7 @@ func (a *API) listChassis(c *gin.Context) { a.renderChassis(c, false) }
 func (a *API) listChassisDetail(c *gin.Context) { a.renderChassis(c, true) }
 
 func (a *API) renderChassis(c *gin.Context, detailPath bool) {
-	if err := allowQuery(c, pagingParams); err != nil {
-		a.fail(c, err)
-		return
-	}
-	detail, fields, err := listShape(c, chassisFields, detailPath, vDetail, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := parsePage(c)
+	detail, fields, p, err := listRequest(c, chassisFields, detailPath, nil)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -75,21 +64,7 @@ func (a *API) renderChassis(c *gin.Context, detailPath bool) {
 
 // updateChassis handles PATCH /v1/chassis/{chassis}.
 func (a *API) updateChassis(c *gin.Context) {
-	if err := allowQuery(c); err != nil {
-		a.fail(c, err)
-		return
-	}
-	ops, err := decodePatch(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	ch, err := a.conductor.UpdateChassis(c.Request.Context(), c.Param("chassis"), ops)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, chassisFields.render(ch, newRenderer(c), nil))
+	patchOne(a, c, chassisFields, "chassis", nil, a.conductor.UpdateChassis)
 }
 
 // deleteChassis handles DELETE /v1/chassis/{chassis}.

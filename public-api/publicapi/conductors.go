@@ -23,16 +23,7 @@ func (a *API) listConductors(c *gin.Context) {
 	if !a.requireConductorsAPI(c) {
 		return
 	}
-	if err := allowQuery(c, pagingParams); err != nil {
-		a.fail(c, err)
-		return
-	}
-	detail, fields, err := listShape(c, conductorFields, false, vDetail, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := parsePage(c)
+	detail, fields, p, err := listRequest(c, conductorFields, false, nil)
 	if err != nil {
 		a.fail(c, err)
 		return

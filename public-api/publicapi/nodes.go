@@ -274,32 +274,18 @@ func checkPatchVersion[T any](t fieldTable[T], ops []conductor.PatchOp, v Versio
 
 // updateNode handles PATCH /v1/nodes/{node}.
 func (a *API) updateNode(c *gin.Context) {
-	if err := allowQuery(c); err != nil {
-		a.fail(c, err)
-		return
-	}
-	ops, err := decodePatch(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	v := versionOf(c)
-	if err := checkPatchVersion(nodeFields, ops, v); err != nil {
-		a.fail(c, err)
-		return
-	}
+	patchOne(a, c, nodeFields, "node", checkChassisRemoval, a.conductor.UpdateNode)
+}
+
+// checkChassisRemoval refuses removing chassis_uuid before the version
+// that allowed it.
+func checkChassisRemoval(ops []conductor.PatchOp, v Version) error {
 	for _, op := range ops {
 		if op.Op == "remove" && op.Path == "/chassis_uuid" && !v.AtLeast(vUnsetChassis) {
-			a.fail(c, notAcceptable("Removing chassis_uuid", vUnsetChassis, v))
-			return
+			return notAcceptable("Removing chassis_uuid", vUnsetChassis, v)
 		}
 	}
-	n, err := a.conductor.UpdateNode(c.Request.Context(), c.Param("node"), ops)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, nodeFields.render(n, newRenderer(c), nil))
+	return nil
 }
 
 // deleteNode handles DELETE /v1/nodes/{node}.

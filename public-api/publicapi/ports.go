@@ -1,8 +1,6 @@
 package publicapi
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/conductor"
@@ -99,16 +97,7 @@ func (a *API) renderPorts(c *gin.Context, detailPath bool, nodeIdent string) {
 	if nodeIdent != "" {
 		filters = []string{"address"}
 	}
-	if err := allowQuery(c, pagingParams, filters); err != nil {
-		a.fail(c, err)
-		return
-	}
-	detail, fields, err := listShape(c, portFields, detailPath, vDetail, vFields)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := parsePage(c)
+	detail, fields, p, err := listRequest(c, portFields, detailPath, filters)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -137,25 +126,7 @@ func (a *API) renderPorts(c *gin.Context, detailPath bool, nodeIdent string) {
 
 // updatePort handles PATCH /v1/ports/{port}.
 func (a *API) updatePort(c *gin.Context) {
-	if err := allowQuery(c); err != nil {
-		a.fail(c, err)
-		return
-	}
-	ops, err := decodePatch(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	if err := checkPatchVersion(portFields, ops, versionOf(c)); err != nil {
-		a.fail(c, err)
-		return
-	}
-	p, err := a.conductor.UpdatePort(c.Request.Context(), c.Param("port"), ops)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	writeJSON(c, http.StatusOK, portFields.render(p, newRenderer(c), nil))
+	patchOne(a, c, portFields, "port", nil, a.conductor.UpdatePort)
 }
 
 // deletePort handles DELETE /v1/ports/{port}.

@@ -357,3 +357,49 @@ func deleteOne(a *API, c *gin.Context, param string, del func(context.Context, s
 	}
 	c.Status(http.StatusNoContent)
 }
+
+// patchOne answers PATCH on one resource: the JSON Patch is decoded,
+// checked against the fields the client's version knows (and by check, when
+// given), applied by update, and the result rendered in full.
+func patchOne[T any](a *API, c *gin.Context, t fieldTable[T], param string, check func([]conductor.PatchOp, Version) error,
+	update func(context.Context, string, []conductor.PatchOp) (*T, error)) {
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	ops, err := decodePatch(c)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	v := versionOf(c)
+	if err := checkPatchVersion(t, ops, v); err != nil {
+		a.fail(c, err)
+		return
+	}
+	if check != nil {
+		if err := check(ops, v); err != nil {
+			a.fail(c, err)
+			return
+		}
+	}
+	x, err := update(c.Request.Context(), c.Param(param), ops)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	writeJSON(c, http.StatusOK, t.render(x, newRenderer(c), nil))
+}
+
+// listRequest reads what every list shares: the allowed query parameters
+// (paging plus filters), detail or fields, and the page.
+func listRequest[T any](c *gin.Context, t fieldTable[T], detailPath bool, filters []string) (detail bool, fields []string, p page, err error) {
+	if err = allowQuery(c, pagingParams, filters); err != nil {
+		return false, nil, p, err
+	}
+	if detail, fields, err = listShape(c, t, detailPath, vDetail, vFields); err != nil {
+		return false, nil, p, err
+	}
+	p, err = parsePage(c)
+	return detail, fields, p, err
+}

@@ -18,15 +18,25 @@ import (
 // Decode reads r into v. Errors are fault.Invalid (or fault.TooLarge when
 // the body exceeds the reader's limit) with a precise message.
 func Decode(r io.Reader, v any) error {
-	body, err := io.ReadAll(r)
+	body, err := Read(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fault.New(fault.TooLarge, "Request body larger than %d bytes.", mbe.Limit)
-		}
-		return fault.Wrap(fault.Invalid, err, "Could not read the request body.")
+		return err
 	}
 	return DecodeBytes(body, v)
+}
+
+// Read reads a request body capped by http.MaxBytesReader: past the cap it
+// is fault.TooLarge, any other failure fault.Invalid.
+func Read(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(r)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fault.New(fault.TooLarge, "Request body larger than %d bytes.", mbe.Limit)
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, err, "Could not read the request body.")
+	}
+	return body, nil
 }
 
 // DecodeBytes decodes body into v with the same rules as Decode.

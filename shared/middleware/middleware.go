@@ -3,7 +3,6 @@
 package middleware
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -76,7 +75,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 }
 
 // LimitBody caps request bodies at max bytes; reading past it fails with an
-// *http.MaxBytesError, which handlers turn into 413 (see IsTooLarge).
+// *http.MaxBytesError, which jsonbody.Read turns into 413.
 func LimitBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
@@ -87,10 +86,4 @@ func LimitBody(max int64) gin.HandlerFunc {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
 		c.Next()
 	}
-}
-
-// IsTooLarge reports whether err comes from reading past LimitBody's cap.
-func IsTooLarge(err error) bool {
-	var mbe *http.MaxBytesError
-	return errors.As(err, &mbe)
 }
