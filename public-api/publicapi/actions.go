@@ -176,7 +176,7 @@ func (a *API) driverVendorMethods(c *gin.Context) {
 }
 
 // passthruBody reads the request body, which goes to the driver unexamined
-// beyond its size (LimitBody) and JSON validity.
+// beyond its size (middleware.ReadBody) and JSON validity.
 func passthruBody(c *gin.Context) (json.RawMessage, error) {
 	body, err := jsonbody.Read(c.Request.Body)
 	if err != nil {

@@ -6,6 +6,7 @@ package publicapi
 
 import (
 	"log/slog"
+	"runtime"
 
 	"github.com/gin-gonic/gin"
 
@@ -21,6 +22,9 @@ type API struct {
 	db        health.Pinger
 	log       *slog.Logger
 	auditLog  *slog.Logger
+	// concurrency is how many requests served from the database run at
+	// once (middleware.Admit).
+	concurrency int
 }
 
 // Option configures an API.
@@ -30,9 +34,20 @@ type Option func(*API)
 // the process log (where they carry audit=true).
 func WithAuditLog(l *slog.Logger) Option { return func(a *API) { a.auditLog = l } }
 
+// WithConcurrency sets how many requests served from the database run at
+// once; more wait their turn. n <= 0 keeps the default, four per CPU.
+func WithConcurrency(n int) Option {
+	return func(a *API) {
+		if n > 0 {
+			a.concurrency = n
+		}
+	}
+}
+
 // New returns the operator API over c, authenticating callers with auth.
 func New(c *conductor.Conductor, auth Authenticator, db health.Pinger, log *slog.Logger, opts ...Option) *API {
-	a := &API{conductor: c, auth: auth, db: db, log: log, auditLog: log.With("audit", true)}
+	a := &API{conductor: c, auth: auth, db: db, log: log, auditLog: log.With("audit", true),
+		concurrency: 4 * runtime.GOMAXPROCS(0)}
 	for _, opt := range opts {
 		opt(a)
 	}

@@ -46,6 +46,12 @@ type server struct {
 
 func newServer(t testing.TB) *server {
 	t.Helper()
+	return newServerWith(t)
+}
+
+// newServerWith is newServer with API options.
+func newServerWith(t testing.TB, opts ...publicapi.Option) *server {
+	t.Helper()
 	db := pgtest.NewDB(t)
 	reg := builtin.Registry()
 	if err := reg.Enable([]string{"fake"}); err != nil {
@@ -53,7 +59,7 @@ func newServer(t testing.TB) *server {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := conductor.New(db, reg, log, conductor.Options{})
-	api := publicapi.New(c, publicapi.NewJWTAuth(testKeys, issuer), db, log)
+	api := publicapi.New(c, publicapi.NewJWTAuth(testKeys, issuer), db, log, opts...)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &server{URL: srv.URL, DB: db}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -15,6 +16,9 @@ import (
 
 // maxBody bounds every request body of the operator API.
 const maxBody = 1 << 20
+
+// admissionWait is how long a request waits for its turn before 503.
+const admissionWait = 5 * time.Second
 
 // Handler returns the operator API: every route and its middleware, in order.
 //
@@ -47,60 +51,66 @@ func (a *API) Handler() http.Handler {
 	r.GET("/v1/", a.v1Root)
 
 	// Everything else: audited (mutations, refusals included), then
-	// authenticated, then authorised per route.
-	v1 := r.Group("/v1", a.audit, a.authenticate, middleware.LimitBody(maxBody), a.checkNodeIdent)
-	reader, admin := require(RoleReader), require(RoleAdmin)
+	// authenticated, the body read, then authorised per route.
+	v1 := r.Group("/v1", a.audit, a.authenticate, middleware.ReadBody(maxBody), a.checkNodeIdent)
+	reader, member, admin := require(RoleReader), require(RoleMember), require(RoleAdmin)
 
-	v1.GET("/nodes", reader, a.listNodes)
-	v1.GET("/nodes/detail", reader, a.listNodesDetail)
-	v1.POST("/nodes", admin, a.createNode)
-	v1.GET("/nodes/:node", reader, a.showNode)
-	v1.PATCH("/nodes/:node", admin, a.updateNode)
-	v1.DELETE("/nodes/:node", admin, a.deleteNode)
-	v1.GET("/nodes/:node/validate", reader, a.validateNode)
-	v1.GET("/nodes/:node/ports", reader, a.listNodePorts)
-	v1.GET("/nodes/:node/ports/detail", reader, a.listNodePortsDetail)
-	v1.GET("/nodes/:node/states", reader, a.nodeStates)
-	v1.PUT("/nodes/:node/maintenance", admin, a.setMaintenance)
-	v1.DELETE("/nodes/:node/maintenance", admin, a.clearMaintenance)
+	// Requests served from the database take their turn (first come, first
+	// served; see middleware.Admit).
+	db := v1.Group("", middleware.Admit(a.concurrency, admissionWait))
+	db.GET("/nodes", reader, a.listNodes)
+	db.GET("/nodes/detail", reader, a.listNodesDetail)
+	db.POST("/nodes", admin, a.createNode)
+	db.GET("/nodes/:node", reader, a.showNode)
+	db.PATCH("/nodes/:node", admin, a.updateNode)
+	db.DELETE("/nodes/:node", admin, a.deleteNode)
+	db.GET("/nodes/:node/validate", reader, a.validateNode)
+	db.GET("/nodes/:node/ports", reader, a.listNodePorts)
+	db.GET("/nodes/:node/ports/detail", reader, a.listNodePortsDetail)
+	db.GET("/nodes/:node/states", reader, a.nodeStates)
+	db.PUT("/nodes/:node/maintenance", admin, a.setMaintenance)
+	db.DELETE("/nodes/:node/maintenance", admin, a.clearMaintenance)
+	db.GET("/nodes/:node/inventory", reader, a.nodeInventory)
 
-	// Work the conductor carries out (see actions.go).
-	member := require(RoleMember)
-	v1.GET("/nodes/:node/inventory", reader, a.nodeInventory)
-	v1.PUT("/nodes/:node/states/power", member, a.setPowerState)
-	v1.PUT("/nodes/:node/states/provision", member, a.setProvisionState)
+	// Work the conductor carries out later (see actions.go).
+	db.PUT("/nodes/:node/states/power", member, a.setPowerState)
+	db.PUT("/nodes/:node/states/provision", member, a.setProvisionState)
+	db.GET("/nodes/:node/vendor_passthru/methods", reader, a.nodeVendorMethods)
+	db.GET("/drivers/:driver/vendor_passthru/methods", reader, a.driverVendorMethods)
+
+	// Calls to a BMC made while the client waits: bounded by the conductor's
+	// pool of synchronous calls (503 at once when it is full), not admitted,
+	// so that a slow BMC holds up no other request.
 	v1.GET("/nodes/:node/management/boot_device", reader, a.getBootDevice)
 	v1.PUT("/nodes/:node/management/boot_device", member, a.setBootDevice)
 	v1.GET("/nodes/:node/management/boot_device/supported", reader, a.supportedBootDevices)
-	v1.GET("/nodes/:node/vendor_passthru/methods", reader, a.nodeVendorMethods)
 	v1.Any("/nodes/:node/vendor_passthru", member, a.nodeVendorPassthru)
 	v1.Any("/nodes/:node/vendor_passthru/:method", member, a.nodeVendorPassthru)
-	v1.GET("/drivers/:driver/vendor_passthru/methods", reader, a.driverVendorMethods)
 	v1.Any("/drivers/:driver/vendor_passthru", member, a.driverVendorPassthru)
 	v1.Any("/drivers/:driver/vendor_passthru/:method", member, a.driverVendorPassthru)
 
-	v1.GET("/ports", reader, a.listPorts)
-	v1.GET("/ports/detail", reader, a.listPortsDetail)
-	v1.POST("/ports", admin, a.createPort)
-	v1.GET("/ports/:port", reader, a.showPort)
-	v1.PATCH("/ports/:port", admin, a.updatePort)
-	v1.DELETE("/ports/:port", admin, a.deletePort)
+	db.GET("/ports", reader, a.listPorts)
+	db.GET("/ports/detail", reader, a.listPortsDetail)
+	db.POST("/ports", admin, a.createPort)
+	db.GET("/ports/:port", reader, a.showPort)
+	db.PATCH("/ports/:port", admin, a.updatePort)
+	db.DELETE("/ports/:port", admin, a.deletePort)
 
-	v1.GET("/chassis", reader, a.listChassis)
-	v1.GET("/chassis/detail", reader, a.listChassisDetail)
-	v1.POST("/chassis", admin, a.createChassis)
-	v1.GET("/chassis/:chassis", reader, a.showChassis)
-	v1.PATCH("/chassis/:chassis", admin, a.updateChassis)
-	v1.DELETE("/chassis/:chassis", admin, a.deleteChassis)
-	v1.GET("/chassis/:chassis/nodes", reader, a.listChassisNodes)
-	v1.GET("/chassis/:chassis/nodes/detail", reader, a.listChassisNodesDetail)
+	db.GET("/chassis", reader, a.listChassis)
+	db.GET("/chassis/detail", reader, a.listChassisDetail)
+	db.POST("/chassis", admin, a.createChassis)
+	db.GET("/chassis/:chassis", reader, a.showChassis)
+	db.PATCH("/chassis/:chassis", admin, a.updateChassis)
+	db.DELETE("/chassis/:chassis", admin, a.deleteChassis)
+	db.GET("/chassis/:chassis/nodes", reader, a.listChassisNodes)
+	db.GET("/chassis/:chassis/nodes/detail", reader, a.listChassisNodesDetail)
 
-	v1.GET("/drivers", reader, a.listDrivers)
-	v1.GET("/drivers/:driver", reader, a.showDriver)
-	v1.GET("/drivers/:driver/properties", reader, a.driverProperties)
+	db.GET("/drivers", reader, a.listDrivers)
+	db.GET("/drivers/:driver", reader, a.showDriver)
+	db.GET("/drivers/:driver/properties", reader, a.driverProperties)
 
-	v1.GET("/conductors", reader, a.listConductors)
-	v1.GET("/conductors/:hostname", reader, a.showConductor)
+	db.GET("/conductors", reader, a.listConductors)
+	db.GET("/conductors/:hostname", reader, a.showConductor)
 	return r
 }
 

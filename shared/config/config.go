@@ -64,6 +64,7 @@ type Config struct {
 	AgentQueueLimit    int
 	SyncCallWorkers    int
 	SyncCallTimeout    time.Duration
+	APIConcurrency     int
 	LockTTL            time.Duration
 	TaskLease          time.Duration
 
@@ -237,6 +238,16 @@ var Settings = []Setting{
 	{Flag: "sync-call-timeout", Default: "30s", Programs: []string{PublicAPI},
 		Usage: "Deadline of one synchronous driver call.",
 		set:   func(c *Config, v string) (err error) { c.SyncCallTimeout, err = parseDuration(v); return }},
+	{Flag: "api-concurrency", Default: "0", Programs: []string{PublicAPI},
+		Usage: "Requests the operator API works on at once; more wait their turn, first come first served, for up to 5s and then get 503 with Retry-After. Synchronous BMC calls are bounded by sync-call-workers instead. 0: four per CPU.",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not a count such as 8 (0: four per CPU)", v)
+			}
+			c.APIConcurrency = n
+			return nil
+		}},
 	{Flag: "lock-ttl", Default: "30s", Programs: []string{Conductor},
 		Usage: "Lease of a node's exclusive lock; renewed every third of it while a task runs. A dead conductor's locks free themselves after it.",
 		set:   func(c *Config, v string) (err error) { c.LockTTL, err = parseDuration(v); return }},

@@ -1,8 +1,11 @@
 // Package middleware holds the gin middleware both APIs put in front of
-// their routes: request IDs, access logs, panic recovery and body limits.
+// their routes: request IDs, access logs, panic recovery, body limits and
+// admission.
 package middleware
 
 import (
+	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -13,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ferric-metal/ferric/shared/apierror"
+	"github.com/ferric-metal/ferric/shared/jsonbody"
 )
 
 // RequestIDHeader is the header Ironic and its clients use for request IDs.
@@ -74,16 +78,69 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// LimitBody caps request bodies at max bytes; reading past it fails with an
-// *http.MaxBytesError, which jsonbody.Read turns into 413.
-func LimitBody(max int64) gin.HandlerFunc {
+// ReadBody reads the whole request body, at most max bytes, before the
+// handlers that follow run, so that a client sending its body slowly holds
+// no admission slot (Admit) while it does; the handlers read it from
+// memory. A larger body is 413, a body that cannot be read 400.
+func ReadBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
 			apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, "Request body too large.")
 			c.Abort()
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		if c.Request.Body == nil || c.Request.Body == http.NoBody {
+			c.Next()
+			return
+		}
+		body, err := jsonbody.Read(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+		if err != nil {
+			status, msg := apierror.Describe(err)
+			apierror.Write(c.Writer, status, msg)
+			c.Abort()
+			return
+		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
 		c.Next()
 	}
+}
+
+// Admit lets at most slots requests run the handlers that follow at once;
+// the others wait for a slot in the order they came, for at most maxWait,
+// and then get 503 with Retry-After.
+//
+// When more requests arrive than the machine serves, running them all at
+// once leaves their order to Go's scheduler, the kernel's and PostgreSQL's,
+// and the unlucky ones wait several times as long as the rest. Served first
+// come first served (a channel's waiting senders are queued in order, and
+// a freed slot goes to the longest waiting), the slowest responses stay
+// close to the typical one: see docs/api.md for the figures.
+func Admit(slots int, maxWait time.Duration) gin.HandlerFunc {
+	gate := make(chan struct{}, slots)
+	return func(c *gin.Context) {
+		select {
+		case gate <- struct{}{}:
+		default:
+			wait := time.NewTimer(maxWait)
+			select {
+			case gate <- struct{}{}:
+				wait.Stop()
+			case <-wait.C:
+				busy(c)
+				return
+			case <-c.Request.Context().Done(): // the client left, or the server is stopping
+				wait.Stop()
+				busy(c)
+				return
+			}
+		}
+		defer func() { <-gate }()
+		c.Next()
+	}
+}
+
+func busy(c *gin.Context) {
+	c.Header("Retry-After", "1")
+	apierror.Write(c.Writer, http.StatusServiceUnavailable, "The API is busy; retry shortly.")
+	c.Abort()
 }
