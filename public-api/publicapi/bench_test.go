@@ -1,22 +1,17 @@
 package publicapi_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime/debug"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/public-api/publicapi"
+	"github.com/ferric-metal/ferric/shared/loadgen"
 	"github.com/ferric-metal/ferric/shared/token"
 )
 
@@ -80,108 +75,32 @@ func BenchmarkNodes(b *testing.B) {
 // worst round's p99 (p99-worst-ms).
 func runLoad(b *testing.B, base, tok string, requests int, path func(i int) string) {
 	b.Helper()
-	clients := make([]*keepAliveClient, benchClients)
-	for k := range clients {
-		c, err := dialKeepAlive(base, tok)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.conn.Close()
-		clients[k] = c
+	clients, err := loadgen.DialN(benchClients, base,
+		"X-Auth-Token", tok, "X-OpenStack-Ironic-API-Version", publicapi.MaxVersion.String())
+	if err != nil {
+		b.Fatal(err)
 	}
-	latencies := make([]time.Duration, requests)
-	var next atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
-	work := func(n int) time.Duration {
-		next.Store(0)
-		var wg sync.WaitGroup
-		start := time.Now()
-		for _, c := range clients {
-			wg.Add(1)
-			go func() { // ends when the n requests are sent, or at an error
-				defer wg.Done()
-				for {
-					i := int(next.Add(1) - 1)
-					if i >= n {
-						return
-					}
-					t0 := time.Now()
-					if err := c.get(path(i)); err != nil {
-						errOnce.Do(func() { firstErr = err })
-						return
-					}
-					latencies[i] = time.Since(t0)
-				}
-			}()
+	defer loadgen.CloseAll(clients)
+	get := func(c *loadgen.Client, i int) error {
+		status, err := c.Do(http.MethodGet, path(i), nil)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("GET %s: status %d", path(i), status)
 		}
-		wg.Wait()
-		return time.Since(start)
+		return err
 	}
-	work(min(requests, 500)) // warm-up: connections, plans, caches
+	loadgen.Load{Requests: min(requests, 500)}.Run(clients, get) // warm-up: connections, plans, caches
 	var rps, p50, p99 []float64
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	for range benchRounds {
-		elapsed := work(requests)
-		if firstErr != nil {
-			b.Fatal(firstErr)
+		res := loadgen.Load{Requests: requests}.Run(clients, get)
+		if res.FirstErr != nil {
+			b.Fatal(res.FirstErr)
 		}
-		slices.Sort(latencies)
-		rps = append(rps, float64(requests)/elapsed.Seconds())
-		p50 = append(p50, ms(latencies[requests/2]))
-		p99 = append(p99, ms(latencies[requests*99/100]))
+		rps = append(rps, res.PerSecond())
+		p50 = append(p50, res.Percentile(0.50))
+		p99 = append(p99, res.Percentile(0.99))
 	}
-	b.ReportMetric(median(rps), "rps")
-	b.ReportMetric(median(p50), "p50-ms")
-	b.ReportMetric(median(p99), "p99-ms")
+	b.ReportMetric(loadgen.Median(rps), "rps")
+	b.ReportMetric(loadgen.Median(p50), "p50-ms")
+	b.ReportMetric(loadgen.Median(p99), "p99-ms")
 	b.ReportMetric(slices.Max(p99), "p99-worst-ms")
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-// keepAliveClient is the load generator's HTTP/1.1 client: one kept-alive
-// connection, requests written from prepared bytes, responses read with
-// net/http's parser. It costs a fraction of an http.Client, whose
-// per-connection goroutines would otherwise take a good part of the two
-// cores the server is measured on.
-type keepAliveClient struct {
-	conn   net.Conn
-	r      *bufio.Reader
-	suffix []byte // the request after its path: version and headers
-	buf    []byte
-}
-
-func dialKeepAlive(base, tok string) (*keepAliveClient, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		return nil, err
-	}
-	suffix := fmt.Appendf(nil, " HTTP/1.1\r\nHost: %s\r\nX-Auth-Token: %s\r\nX-OpenStack-Ironic-API-Version: %s\r\n\r\n",
-		u.Host, tok, publicapi.MaxVersion)
-	return &keepAliveClient{conn: conn, r: bufio.NewReaderSize(conn, 16<<10), suffix: suffix}, nil
-}
-
-func (c *keepAliveClient) get(path string) error {
-	c.buf = append(append(append(c.buf[:0], "GET "...), path...), c.suffix...)
-	if _, err := c.conn.Write(c.buf); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(c.r, nil)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err == nil && resp.StatusCode != http.StatusOK {
-		err = fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
-	}
-	return err
 }
