@@ -32,6 +32,10 @@ func (o *JSONObject) Scan(src any) error {
 	default:
 		return fmt.Errorf("JSONObject: cannot scan %T", src)
 	}
+	if string(b) == "{}" { // the common case, without the decoder
+		*o = JSONObject{}
+		return nil
+	}
 	m := map[string]any{}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err

@@ -35,7 +35,7 @@ type Option func(*API)
 func WithAuditLog(l *slog.Logger) Option { return func(a *API) { a.auditLog = l } }
 
 // WithConcurrency sets how many requests served from the database run at
-// once; more wait their turn. n <= 0 keeps the default, four per CPU.
+// once; more wait their turn. n <= 0 keeps the default, DefaultConcurrency.
 func WithConcurrency(n int) Option {
 	return func(a *API) {
 		if n > 0 {
@@ -44,10 +44,18 @@ func WithConcurrency(n int) Option {
 	}
 }
 
+// DefaultConcurrency is how many requests served from the database run at
+// once unless configured: two per CPU, at least four. With PostgreSQL on
+// the same machine that keeps every CPU busy while the others wait their
+// turn (more at once only lengthens the slowest responses: see
+// docs/api.md); with PostgreSQL across a network, requests spend most of
+// their time waiting for it, and more should run at once.
+func DefaultConcurrency() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
 // New returns the operator API over c, authenticating callers with auth.
 func New(c *conductor.Conductor, auth Authenticator, db health.Pinger, log *slog.Logger, opts ...Option) *API {
 	a := &API{conductor: c, auth: auth, db: db, log: log, auditLog: log.With("audit", true),
-		concurrency: 4 * runtime.GOMAXPROCS(0)}
+		concurrency: DefaultConcurrency()}
 	for _, opt := range opts {
 		opt(a)
 	}

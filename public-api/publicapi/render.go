@@ -104,6 +104,12 @@ func timestamp(t *time.Time) any {
 	return t.UTC().Format("2006-01-02T15:04:05.000000+00:00")
 }
 
+// Values many documents share, boxed once (boxing a new one allocates).
+var (
+	emptyObject any = doc{}
+	emptyList   any = []string{}
+)
+
 func str(s *string) any {
 	if s == nil {
 		return nil
@@ -167,12 +173,12 @@ var nodeFields = newFieldTable(
 		return nil
 	}},
 	field[nodeRow]{"console_enabled", 1, func(*nodeRow, *renderer) any { return false }},
-	field[nodeRow]{"clean_step", vCleanStep, func(*nodeRow, *renderer) any { return gin.H{} }},
-	field[nodeRow]{"raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return gin.H{} }},
-	field[nodeRow]{"target_raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return gin.H{} }},
+	field[nodeRow]{"clean_step", vCleanStep, func(*nodeRow, *renderer) any { return emptyObject }},
+	field[nodeRow]{"raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return emptyObject }},
+	field[nodeRow]{"target_raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return emptyObject }},
 	field[nodeRow]{"resource_class", vResourceClass, func(n *nodeRow, _ *renderer) any { return str(n.ResourceClass) }},
-	field[nodeRow]{"traits", vTraits, func(*nodeRow, *renderer) any { return []string{} }},
-	field[nodeRow]{"deploy_step", vDeployStep, func(*nodeRow, *renderer) any { return gin.H{} }},
+	field[nodeRow]{"traits", vTraits, func(*nodeRow, *renderer) any { return emptyList }},
+	field[nodeRow]{"deploy_step", vDeployStep, func(*nodeRow, *renderer) any { return emptyObject }},
 	field[nodeRow]{"conductor_group", vConductorGroup, func(n *nodeRow, _ *renderer) any { return n.ConductorGroup }},
 	field[nodeRow]{"automated_clean", vAutomatedClean, func(*nodeRow, *renderer) any { return nil }},
 	field[nodeRow]{"protected", vProtected, func(*nodeRow, *renderer) any { return false }},
@@ -203,8 +209,8 @@ var nodeStateFields = []string{
 }
 
 func jsonObject(o store.JSONObject) any {
-	if o == nil {
-		return gin.H{}
+	if len(o) == 0 {
+		return emptyObject
 	}
 	return map[string]any(o)
 }
@@ -216,7 +222,7 @@ var portFields = newFieldTable(
 	field[portRow]{"address", 1, func(p *portRow, _ *renderer) any { return p.Address }},
 	field[portRow]{"node_uuid", 1, func(p *portRow, _ *renderer) any { return p.NodeUUID }},
 	field[portRow]{"extra", 1, func(p *portRow, _ *renderer) any { return jsonObject(p.Extra) }},
-	field[portRow]{"internal_info", vPortInternalInfo, func(*portRow, *renderer) any { return gin.H{} }},
+	field[portRow]{"internal_info", vPortInternalInfo, func(*portRow, *renderer) any { return emptyObject }},
 	field[portRow]{"local_link_connection", vPortNetFields, func(p *portRow, _ *renderer) any { return jsonObject(p.LocalLinkConnection) }},
 	field[portRow]{"pxe_enabled", vPortNetFields, func(p *portRow, _ *renderer) any { return p.PXEEnabled }},
 	field[portRow]{"portgroup_uuid", vPortgroupUUID, func(*portRow, *renderer) any { return nil }},

@@ -239,11 +239,11 @@ var Settings = []Setting{
 		Usage: "Deadline of one synchronous driver call.",
 		set:   func(c *Config, v string) (err error) { c.SyncCallTimeout, err = parseDuration(v); return }},
 	{Flag: "api-concurrency", Default: "0", Programs: []string{PublicAPI},
-		Usage: "Requests the operator API works on at once; more wait their turn, first come first served, for up to 5s and then get 503 with Retry-After. Synchronous BMC calls are bounded by sync-call-workers instead. 0: four per CPU.",
+		Usage: "Requests the operator API works on at once; more wait their turn, first come first served, for up to 5s and then get 503 with Retry-After. Synchronous BMC calls are bounded by sync-call-workers instead. 0: two per CPU, at least 4; raise it when PostgreSQL is on another machine.",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				return fmt.Errorf("%q is not a count such as 8 (0: four per CPU)", v)
+				return fmt.Errorf("%q is not a count such as 8 (0: two per CPU)", v)
 			}
 			c.APIConcurrency = n
 			return nil
