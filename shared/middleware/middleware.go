@@ -47,14 +47,20 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 		if route == "" {
 			route = "(unmatched)"
 		}
-		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		attrs := []slog.Attr{
 			slog.String("request_id", c.GetString("request_id")),
 			slog.String("method", c.Request.Method),
 			slog.String("route", route),
 			slog.Int("status", c.Writer.Status()),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("remote", c.RemoteIP()),
-		)
+			// The client, as X-Forwarded-For names it when the peer is a
+			// trusted proxy; and then the proxy too.
+			slog.String("remote", c.ClientIP()),
+		}
+		if peer := c.RemoteIP(); peer != c.ClientIP() {
+			attrs = append(attrs, slog.String("proxy", peer))
+		}
+		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -241,5 +242,45 @@ func TestReadBodyBeforeAdmission(t *testing.T) {
 	finish.Close()
 	if status := <-slowDone; status != http.StatusNoContent {
 		t.Fatalf("slow request: status %d, want 204", status)
+	}
+}
+
+// TestAccessLogNamesTheClient checks that the access log names the client
+// an X-Forwarded-For from a trusted proxy gives, and the proxy beside it,
+// and that the header is ignored from any other peer.
+func TestAccessLogNamesTheClient(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		trusted   []string
+		wantFrom  string
+		wantProxy string
+	}{
+		{"trusted proxy", []string{"192.0.2.0/24"}, "10.20.0.5", "192.0.2.1"},
+		{"untrusted peer", nil, "192.0.2.1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			r := gin.New()
+			r.RemoteIPHeaders = []string{"X-Forwarded-For"}
+			if err := r.SetTrustedProxies(tc.trusted); err != nil {
+				t.Fatal(err)
+			}
+			r.Use(middleware.AccessLog(slog.New(slog.NewJSONHandler(&out, nil))))
+			r.GET("/", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+			req := httptest.NewRequest(http.MethodGet, "/", nil) // from 192.0.2.1
+			req.Header.Set("X-Forwarded-For", "10.20.0.5")
+			r.ServeHTTP(httptest.NewRecorder(), req)
+			var line struct {
+				Remote string `json:"remote"`
+				Proxy  string `json:"proxy"`
+				Status int    `json:"status"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+				t.Fatalf("log line %q: %v", out.String(), err)
+			}
+			if line.Remote != tc.wantFrom || line.Proxy != tc.wantProxy || line.Status != http.StatusNoContent {
+				t.Fatalf("logged remote %q proxy %q status %d; want %q, %q, 204", line.Remote, line.Proxy, line.Status, tc.wantFrom, tc.wantProxy)
+			}
+		})
 	}
 }
