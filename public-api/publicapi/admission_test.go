@@ -74,19 +74,25 @@ func TestAdmissionQueuesDatabaseRequests(t *testing.T) {
 // on a lock while running a query containing text.
 func waitForBlockedQuery(t *testing.T, s *server, text string) {
 	t.Helper()
+	waitForRow(t, s, "no query became blocked", `SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, text)
+}
+
+// waitForRow polls query (one boolean) until it is true, or fails with
+// what after 10 s.
+func waitForRow(t *testing.T, s *server, what, query string, args ...any) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var n int
-		err := s.DB.Get(&n, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'`, text)
-		if err != nil {
+		var ok bool
+		if err := s.DB.Get(&ok, query, args...); err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no query became blocked")
+			t.Fatal(what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -125,18 +131,5 @@ func TestSlowBMCHoldsNoAdmissionSlot(t *testing.T) {
 // conductor does before setting the boot device.
 func waitForSyncCall(t *testing.T, s *server, id string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var held bool
-		if err := s.DB.Get(&held, `SELECT reservation IS NOT NULL FROM nodes WHERE uuid = $1`, id); err != nil {
-			t.Fatal(err)
-		}
-		if held {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the BMC call never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForRow(t, s, "the BMC call never started", `SELECT reservation IS NOT NULL FROM nodes WHERE uuid = $1`, id)
 }
