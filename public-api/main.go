@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	auth, err := authenticator(cfg)
+	auth, err := authenticator(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return httpserver.Serve(ctx, ln, api.Handler(), httpserver.DefaultTimeouts, cfg.ShutdownGrace, log)
 }
 
-func authenticator(cfg config.Config) (publicapi.Authenticator, error) {
+func authenticator(cfg config.Config, log *slog.Logger) (publicapi.Authenticator, error) {
 	switch cfg.Auth {
 	case "noauth":
 		if !startup.IsLoopback(cfg.PublicListen) {
@@ -88,7 +88,7 @@ func authenticator(cfg config.Config) (publicapi.Authenticator, error) {
 		if cfg.HTPasswdFile == "" {
 			return nil, fmt.Errorf("FERRIC_AUTH=http_basic needs FERRIC_HTPASSWD_FILE")
 		}
-		basic, err := publicapi.LoadBasicAuth(cfg.HTPasswdFile, cfg.HTPasswdRoles)
+		basic, err := publicapi.LoadBasicAuth(cfg.HTPasswdFile, cfg.HTPasswdRoles, log)
 		if err != nil {
 			return nil, fmt.Errorf("http_basic users (FERRIC_HTPASSWD_FILE, FERRIC_HTPASSWD_ROLES): %w", err)
 		}

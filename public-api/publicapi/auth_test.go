@@ -10,9 +10,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/httpbasic"
@@ -305,5 +308,56 @@ func TestAuditLog(t *testing.T) {
 		if strings.Contains(text, secret) {
 			t.Errorf("the audit log contains %q: %s", secret, text)
 		}
+	}
+}
+
+// TestHTTPBasicAuthReadsTheFileAgain changes the htpasswd file under a
+// loaded BasicAuth: a changed password and a new user take effect without
+// a restart (the old password, verified before, no longer passes), and a
+// broken file is logged and the last good one kept.
+func TestHTTPBasicAuthReadsTheFileAgain(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	stamp := time.Now()
+	write := func(body string) {
+		t.Helper()
+		stamp = stamp.Add(time.Second) // a new modification time, however fast the test runs
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, stamp, stamp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logged bytes.Buffer
+	write(htpasswd(t, "alice", "old"))
+	auth, err := publicapi.LoadBasicAuth(path, "*=reader", slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepts := func(user, password string) bool {
+		req := httptest.NewRequest("GET", "/v1/nodes", nil)
+		req.SetBasicAuth(user, password)
+		_, _, ok := auth.Authenticate(req)
+		return ok
+	}
+	if !accepts("alice", "old") || accepts("bob", "b") {
+		t.Fatal("the first file is not what is checked")
+	}
+	write(htpasswd(t, "alice", "new", "bob", "b"))
+	time.Sleep(1100 * time.Millisecond) // the file is checked once a second
+	if accepts("alice", "old") {
+		t.Fatal("the old password still passes after the file changed")
+	}
+	if !accepts("alice", "new") || !accepts("bob", "b") {
+		t.Fatal("the changed file is not what is checked")
+	}
+	write("alice:not-a-bcrypt-hash\n")
+	time.Sleep(1100 * time.Millisecond)
+	if !accepts("alice", "new") {
+		t.Fatal("a broken file replaced the last good one")
+	}
+	if !strings.Contains(logged.String(), "cannot be used") || strings.Contains(logged.String(), "not-a-bcrypt") {
+		t.Fatalf("log %q: want a warning about the file, without its content", logged.String())
 	}
 }

@@ -276,7 +276,7 @@ var Settings = []Setting{
 		Usage: "How long a stopping program waits for in-flight requests and tasks.",
 		set:   func(c *Config, v string) (err error) { c.ShutdownGrace, err = parseDuration(v); return }},
 	{Flag: "htpasswd-file", Programs: []string{PublicAPI},
-		Usage: "Apache htpasswd file of bcrypt entries (made with htpasswd -B) that auth http_basic checks operators against; read at start-up. Required when auth is http_basic.",
+		Usage: "Apache htpasswd file of bcrypt entries (made with htpasswd -B) that auth http_basic checks operators against; read again within a second of a change (a file that no longer parses is logged and the last good one kept). Required when auth is http_basic.",
 		set:   func(c *Config, v string) error { c.HTPasswdFile = v; return nil }},
 	{Flag: "htpasswd-roles", Default: "*=reader", Programs: []string{PublicAPI},
 		Usage: "Roles of http_basic users: comma-separated user=role (admin, member or reader); *=role gives every other user of the file that role. A user given no role is authenticated but refused everything.",
