@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer agents.Close()
-	api, err := agentapi.New(agents, db, log, agentapi.Options{
+	api, err := agentapi.New(agents, log, agentapi.Options{
 		AllowedSources: allowed, TrustedProxies: cfg.AgentTrustedProxies,
 		RateLimit: cfg.AgentRateLimit, MaxInFlight: cfg.AgentMaxInFlight,
 	})

@@ -21,7 +21,6 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/shared/apierror"
-	"github.com/ferric-metal/ferric/shared/health"
 	"github.com/ferric-metal/ferric/shared/httpserver"
 	"github.com/ferric-metal/ferric/shared/ratelimit"
 )
@@ -62,14 +61,13 @@ const maxRateLimitKeys = 100_000
 // API holds the handlers' dependencies.
 type API struct {
 	agents  *conductor.Agents
-	db      health.Pinger
 	log     *slog.Logger
 	opts    Options
 	limiter *ratelimit.Limiter // nil when the rate limit is off
 }
 
 // New returns the agent API over agents.
-func New(agents *conductor.Agents, db health.Pinger, log *slog.Logger, opts Options) (*API, error) {
+func New(agents *conductor.Agents, log *slog.Logger, opts Options) (*API, error) {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 256
 	}
@@ -82,7 +80,7 @@ func New(agents *conductor.Agents, db health.Pinger, log *slog.Logger, opts Opti
 	if opts.RateLimit < 0 {
 		return nil, errors.New("negative rate limit")
 	}
-	a := &API{agents: agents, db: db, log: log, opts: opts}
+	a := &API{agents: agents, log: log, opts: opts}
 	if opts.RateLimit > 0 {
 		a.limiter = ratelimit.New(opts.RateLimit, max(1, int(2*opts.RateLimit)), maxRateLimitKeys)
 	}

@@ -8,7 +8,8 @@ import (
 	"github.com/ferric-metal/ferric/shared/jsonlimit"
 )
 
-// readBody reads the request body within the route's cap (LimitBody).
+// readBody returns the request body, which middleware.ReadBody has read
+// within the route's cap.
 func readBody(c *gin.Context) ([]byte, error) { return jsonbody.Read(c.Request.Body) }
 
 // smallBodyLimits bound checkin and heartbeat documents, which are flat.

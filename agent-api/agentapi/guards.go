@@ -100,21 +100,6 @@ func limitInFlight(n int) gin.HandlerFunc {
 	}
 }
 
-// limitBody caps the request body at n bytes: 413 at once when the
-// declared length is larger, and reading past the cap fails (readBody
-// turns that into 413) when the body comes without a length.
-func limitBody(n int64) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if c.Request.ContentLength > n {
-			apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, "Request body larger than "+strconv.FormatInt(n, 10)+" bytes.")
-			c.Abort()
-			return
-		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
-		c.Next()
-	}
-}
-
 // deadline bounds the work of one request: the database calls under it
 // give up when it passes.
 func deadline(d time.Duration) gin.HandlerFunc {

@@ -152,42 +152,77 @@ func TestRateLimitPerSource(t *testing.T) {
 	}
 }
 
-// TestInFlightLimit: beyond the configured number of requests in flight,
-// the next gets 503 at once.
+// TestInFlightLimit: requests being served hold the in-flight slots, and
+// beyond the configured number the next gets 503 at once; hosts still
+// sending their bodies hold none.
 func TestInFlightLimit(t *testing.T) {
 	t.Parallel()
-	s := newStack(t, pgtest.NewDB(t), stackOptions{api: agentapi.Options{MaxInFlight: 2}})
+	db := pgtest.NewDB(t)
+	s := newStack(t, db, stackOptions{api: agentapi.Options{MaxInFlight: 2}})
+	node := seedNode(t, db, nodeSeed{state: "wait call-back", macs: []string{"52:54:00:00:0f:01"}})
+	tok := s.mustLookup(t, inv{macs: []string{"52:54:00:00:0f:01"}})
+	if r := s.checkin(t, tok, nil); r.Status != 200 {
+		t.Fatalf("first checkin: %d %s", r.Status, r.Body)
+	}
+
+	// Slow senders: four lookups whose bodies never finish.
 	var writers []*io.PipeWriter
-	done := make(chan int, 2)
-	for i := 0; i < 2; i++ {
+	slowDone := make(chan int, 4)
+	for range 4 {
 		pr, pw := io.Pipe()
 		writers = append(writers, pw)
-		req, _ := http.NewRequest("POST", s.url+"/v1/lookup", pr) // a slow agent, still sending its body
-		go func() {                                               // ends when the pipe is closed below
+		req, _ := http.NewRequest("POST", s.url+"/v1/lookup", pr)
+		go func() { // ends when the pipe is closed below
 			resp, err := agentClient("").Do(req)
 			if err != nil {
-				done <- 0
+				slowDone <- 0
 				return
 			}
 			resp.Body.Close()
-			done <- resp.StatusCode
+			slowDone <- resp.StatusCode
 		}()
 		_, _ = pw.Write([]byte(`{"interfaces": [`))
 	}
-	waitFor(t, "two requests in flight", func() bool {
-		r := do(t, defaultClient, "GET", s.url+"/", nil)
-		return r.Status == 503
+	if r := do(t, defaultClient, "GET", s.url+"/", nil); r.Status != 200 {
+		t.Fatalf("with four bodies still coming and two slots: %d, want 200", r.Status)
+	}
+
+	// Two checkins held up in the database take both slots.
+	tx, err := db.Beginx()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`SELECT 1 FROM agent_checkins WHERE node_id = $1 FOR UPDATE`, node.ID); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan int, 2)
+	for range 2 {
+		go func() { held <- s.checkin(t, tok, nil).Status }()
+	}
+	waitFor(t, "two checkins waiting in the database", func() bool {
+		return count(t, db, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 2
 	})
 	start := time.Now()
 	r := do(t, defaultClient, "GET", s.url+"/", nil)
 	if r.Status != 503 || r.Header.Get("Retry-After") == "" || time.Since(start) > time.Second {
 		t.Errorf("third request: %d after %v, want 503 at once with Retry-After", r.Status, time.Since(start))
 	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if status := <-held; status != 200 {
+			t.Errorf("held checkin: %d, want 200", status)
+		}
+	}
 	for _, w := range writers {
 		_ = w.CloseWithError(io.ErrUnexpectedEOF)
 	}
-	<-done
-	<-done
+	for range 4 {
+		<-slowDone
+	}
 	waitFor(t, "the slots to free up", func() bool { return do(t, defaultClient, "GET", s.url+"/", nil).Status == 200 })
 }
 

@@ -85,7 +85,7 @@ func newStack(t testing.TB, db *sqlx.DB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { agents.Close() })
-	api, err := agentapi.New(agents, db, discard, o.api)
+	api, err := agentapi.New(agents, discard, o.api)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestOnlyAgentRoutesExist(t *testing.T) {
 	}{
 		{"GET", "/", 200},
 		{"GET", "/healthz", 200},
-		{"GET", "/readyz", 200},
+		{"GET", "/readyz", 404}, // readiness is the operator API's; this listener has the two operations and /healthz
 		{"GET", "/v1/nodes", 404},
 		{"GET", "/v1", 404},
 		{"GET", "/v1/", 404},

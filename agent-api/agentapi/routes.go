@@ -35,29 +35,35 @@ func (a *API) Handler() http.Handler {
 
 	// For the load balancer: no guards, nothing an agent could abuse.
 	r.GET("/healthz", health.Live)
-	r.GET("/readyz", health.Ready(a.db))
 
 	// Everything else, unknown paths included, passes the guards first.
 	guards := []gin.HandlerFunc{
 		source(),                            // the client address (X-Forwarded-For from trusted proxies only)
 		allowSources(a.opts.AllowedSources), // 403 outside the provisioning networks
 		a.rateLimit(),                       // 429 + Retry-After beyond the source's bucket
-		limitInFlight(a.opts.MaxInFlight),   // 503 at once when busy
-		deadline(a.opts.RequestTimeout),     // bounds the database work
 	}
 	guarded := r.Group("", guards...)
-	inventoryBody, smallBody := limitBody(maxInventoryBody), limitBody(maxCheckinBody)
+	// Then each route reads its whole body, within its cap (413 beyond),
+	// before taking one of the in-flight slots: a host sending slowly holds
+	// none.
+	inFlight := []gin.HandlerFunc{
+		limitInFlight(a.opts.MaxInFlight), // 503 at once when busy
+		deadline(a.opts.RequestTimeout),   // bounds the database work
+	}
+	serve := func(bodyCap int64, h gin.HandlerFunc) []gin.HandlerFunc {
+		return append(append([]gin.HandlerFunc{middleware.ReadBody(bodyCap)}, inFlight...), h)
+	}
 
 	// Native form.
-	guarded.POST("/v1/lookup", inventoryBody, a.lookupNative) // inventory in, node and token out
-	guarded.POST("/v1/checkin", smallBody, a.checkin)         // Bearer token; report in, next action out
+	guarded.POST("/v1/lookup", serve(maxInventoryBody, a.lookupNative)...) // inventory in, node and token out
+	guarded.POST("/v1/checkin", serve(maxCheckinBody, a.checkin)...)       // Bearer token; report in, next action out
 
 	// ironic-python-agent's form.
 	ipa := guarded.Group("", ironicVersion())
-	ipa.GET("/", a.root)                                                     // version discovery
-	ipa.GET("/v1/lookup", a.lookupIPA)                                       // ?addresses=MAC,...&node_uuid=
-	ipa.POST("/v1/heartbeat/:node_ident", smallBody, a.heartbeat)            // agent_token in the body; 202
-	ipa.POST("/v1/continue_inspection", inventoryBody, a.continueInspection) // inventory upload; 202 {"uuid"}
+	ipa.GET("/", serve(0, a.root)...)                                                     // version discovery
+	ipa.GET("/v1/lookup", serve(0, a.lookupIPA)...)                                       // ?addresses=MAC,...&node_uuid=
+	ipa.POST("/v1/heartbeat/:node_ident", serve(maxCheckinBody, a.heartbeat)...)          // agent_token in the body; 202
+	ipa.POST("/v1/continue_inspection", serve(maxInventoryBody, a.continueInspection)...) // inventory upload; 202 {"uuid"}
 
 	r.NoRoute(append(guards, func(c *gin.Context) {
 		apierror.Write(c.Writer, http.StatusNotFound, "The resource could not be found.")

@@ -374,7 +374,7 @@ func decodeOptionalBody(c *gin.Context, v any) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return fault.New(fault.TooLarge, "Request body larger than %d bytes.", mbe.Limit)
+		return fault.New(fault.TooLarge, "Request body too large (larger than %d bytes).", mbe.Limit)
 	case err != nil:
 		return fault.Wrap(fault.Invalid, err, "Could not read the request body.")
 	case len(bytes.TrimSpace(body)) == 0:

@@ -31,7 +31,7 @@ func Read(r io.Reader) ([]byte, error) {
 	body, err := io.ReadAll(r)
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, fault.New(fault.TooLarge, "Request body larger than %d bytes.", mbe.Limit)
+		return nil, fault.New(fault.TooLarge, "Request body too large (larger than %d bytes).", mbe.Limit)
 	}
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, err, "Could not read the request body.")

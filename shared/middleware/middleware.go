@@ -5,6 +5,7 @@ package middleware
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -91,7 +92,7 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 func ReadBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, "Request body too large.")
+			apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large (larger than %d bytes).", max))
 			c.Abort()
 			return
 		}
