@@ -321,5 +321,8 @@ func (c *Conductor) forcePower(ctx context.Context, n *store.Node, found drivers
 		c.log.Warn("forcing power state failed", "node", n.UUID, "error", err)
 		return syncFailed
 	}
+	if err := revokeAgentTokensOnPower(lk.ctx, c.db, n.ID, lk.fence(), action); err != nil {
+		c.log.Warn("revoking agent tokens after forcing power off failed", "node", n.UUID, "error", err)
+	}
 	return syncChanged
 }

@@ -53,6 +53,24 @@ func TestPowerSyncRecordsDriftFaultsAndRecovery(t *testing.T) {
 	if got := e.get(n.UUID); deref(got.PowerState) != "power on" {
 		t.Errorf("drift not recorded: %s", deref(got.PowerState))
 	}
+	// Powered off behind our back: the agent is gone, so are its tokens.
+	before := tokenGeneration(t, e, n.ID)
+	drv.setPower(n.UUID, drivers.PowerOff)
+	e.makeDue()
+	if _, err := c.SyncPowerStates(ctx, syncCfg()); err != nil {
+		t.Fatal(err)
+	}
+	if after := tokenGeneration(t, e, n.ID); after != before+1 {
+		t.Errorf("agent token generation %d after the machine was found off, want %d", after, before+1)
+	}
+	drv.setPower(n.UUID, drivers.PowerOn) // back on for the rest
+	e.makeDue()
+	if _, err := c.SyncPowerStates(ctx, syncCfg()); err != nil {
+		t.Fatal(err)
+	}
+	if after := tokenGeneration(t, e, n.ID); after != before+1 {
+		t.Errorf("found on again: generation %d, want it unchanged at %d", after, before+1)
+	}
 	// The BMC stops answering: after three failed rounds, a fault.
 	drv.failRead.Store(true)
 	for round := 1; round <= 3; round++ {
@@ -82,8 +100,8 @@ func TestPowerSyncRecordsDriftFaultsAndRecovery(t *testing.T) {
 	for _, h := range history {
 		kinds = append(kinds, h.Severity)
 	}
-	if strings.Join(kinds, ",") != "WARNING,ERROR,INFO" {
-		t.Errorf("history severities %v, want drift warning, fault error, recovery info", kinds)
+	if strings.Join(kinds, ",") != "WARNING,WARNING,WARNING,ERROR,INFO" {
+		t.Errorf("history severities %v, want three drift warnings, fault error, recovery info", kinds)
 	}
 }
 
@@ -110,6 +128,18 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	if got := e.get(n.UUID); deref(got.PowerState) != "power off" {
 		t.Errorf("record changed to %s", deref(got.PowerState))
 	}
+	if g := tokenGeneration(t, e, n.ID); g != 2 {
+		t.Errorf("agent token generation %d after forcing power off, want 2 (revoked)", g)
+	}
+}
+
+func tokenGeneration(t *testing.T, e *env, nodeID int64) int64 {
+	t.Helper()
+	var g int64
+	if err := e.db.Get(&g, `SELECT agent_token_generation FROM nodes WHERE id = $1`, nodeID); err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 // TestPowerSyncSharedByConductors: two conductors syncing at once read each

@@ -72,3 +72,51 @@ GRANT USAGE ON SEQUENCE node_history_id_seq TO ferric_agent_api;
 -- claim, change or delete tasks.
 GRANT SELECT (id, pool, state), INSERT ON tasks TO ferric_agent_api;
 GRANT USAGE ON SEQUENCE tasks_id_seq TO ferric_agent_api;
+
+-- Rows, not only columns. Column grants let the role write a node's
+-- provision state and queue a task; these checks keep those writes to what
+-- an agent's report can cause, so that a compromised agent API cannot
+-- power off, clean or redeploy a node no agent is waiting on:
+--   - a node's provision state changes only when the node waits for an
+--     agent (wait call-back, clean wait, inspect wait: resumed or failed);
+--   - new nodes (discovery) start in enroll;
+--   - the only task it may queue resumes a node's deploy, clean or
+--     inspection in the agent pool.
+-- They run for every role but act only on this one.
+CREATE OR REPLACE FUNCTION ferric_agent_api_node_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user <> 'ferric_agent_api' THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' AND NEW.provision_state <> 'enroll' THEN
+        RAISE EXCEPTION 'permission denied: the agent API enrolls nodes in enroll only'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.provision_state IS DISTINCT FROM OLD.provision_state
+       AND OLD.provision_state NOT IN ('wait call-back', 'clean wait', 'inspect wait') THEN
+        RAISE EXCEPTION 'permission denied: the agent API moves only nodes waiting for an agent'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS ferric_agent_api_node_check ON nodes;
+CREATE TRIGGER ferric_agent_api_node_check BEFORE INSERT OR UPDATE ON nodes
+    FOR EACH ROW EXECUTE FUNCTION ferric_agent_api_node_check();
+
+CREATE OR REPLACE FUNCTION ferric_agent_api_task_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_user = 'ferric_agent_api' AND NOT (NEW.kind = 'provision' AND NEW.pool = 'agent'
+            AND NEW.args->>'phase' = 'resume'
+            AND NEW.args->>'state' IN ('deploying', 'cleaning', 'inspecting')) THEN
+        RAISE EXCEPTION 'permission denied: the agent API queues only the resumption of a node''s work'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS ferric_agent_api_task_check ON tasks;
+CREATE TRIGGER ferric_agent_api_task_check BEFORE INSERT ON tasks
+    FOR EACH ROW EXECUTE FUNCTION ferric_agent_api_task_check();

@@ -1,6 +1,7 @@
 package agentapi_test
 
 import (
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -122,5 +123,31 @@ func TestAgentRoleSuffices(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "permission denied") {
 			t.Errorf("%s as the agent role: %v, want permission denied", stmt, err)
 		}
+	}
+
+	// What the column grants allow, but not on rows no agent is waiting on.
+	idle := seedNode(t, owner, nodeSeed{state: conductor.StateAvailable})
+	waiting := seedNode(t, owner, nodeSeed{state: conductor.StateWaitCallback})
+	for _, stmt := range []string{
+		`UPDATE nodes SET provision_state = 'cleaning' WHERE id = ` + fmt.Sprint(idle.ID),
+		`UPDATE nodes SET provision_state = 'deploy failed' WHERE provision_state = 'active'
+			OR id = ` + fmt.Sprint(idle.ID),
+		`INSERT INTO nodes (uuid, driver, provision_state) VALUES (gen_random_uuid(), 'fake', 'available')`,
+		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('power', 'agent', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"action": "power off"}')`,
+		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'operator', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "cleaning", "phase": "resume"}')`,
+		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'agent', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "deleting", "phase": "resume"}')`,
+		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'agent', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "cleaning", "phase": "start"}')`,
+	} {
+		_, err := agentDB.Exec(stmt)
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s as the agent role: %v, want permission denied", stmt, err)
+		}
+	}
+	if got := stateOf(t, owner, idle); got != conductor.StateAvailable {
+		t.Errorf("the idle node moved to %s", got)
+	}
+	// The same writes on a node that waits for its agent are allowed.
+	if _, err := agentDB.Exec(`UPDATE nodes SET provision_state = 'deploy failed' WHERE id = $1`, waiting.ID); err != nil {
+		t.Errorf("failing a waiting node as the agent role: %v", err)
 	}
 }

@@ -31,9 +31,15 @@ func ClaimPowerSync(ctx context.Context, q Querier, drivers []string, group stri
 // failure count and a cleared "power failure" fault. It writes nothing if
 // someone started working on the node since the claim (ErrStale).
 func RecordPowerRead(ctx context.Context, q Querier, nodeID int64, state string) error {
+	// A machine found off that was recorded otherwise lost its agent: its
+	// tokens are revoked, as after a power off through Ferric (SET reads
+	// the row as it was).
 	res, err := q.ExecContext(ctx, `UPDATE nodes
 		SET power_state = $2, power_sync_failures = 0,
-		    fault = CASE WHEN fault = 'power failure' THEN NULL ELSE fault END, updated_at = now()
+		    fault = CASE WHEN fault = 'power failure' THEN NULL ELSE fault END, updated_at = now(),
+		    agent_token_generation = agent_token_generation +
+		        CASE WHEN $2 = 'power off' AND power_state IS DISTINCT FROM 'power off' THEN 1 ELSE 0 END,
+		    agent_token_revealed = agent_token_revealed AND NOT ($2 = 'power off' AND power_state IS DISTINCT FROM 'power off')
 		WHERE id = $1 AND (reservation IS NULL OR reservation_expires_at <= now()) AND target_power_state IS NULL`,
 		nodeID, state)
 	return staleResult(res, err)
