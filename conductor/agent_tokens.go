@@ -65,11 +65,19 @@ func (a *Agents) Conductor() *Conductor { return a.c }
 func (a *Agents) CheckinInterval() time.Duration { return a.opts.CheckinInterval }
 
 // mintToken signs the agent token of the node's current generation.
-func (a *Agents) mintToken(nodeUUID string, generation int64) (string, error) {
+func (a *Agents) mintToken(nodeUUID string, generation int64, ttl time.Duration) (string, error) {
 	claims := token.Claims{Generation: generation}
 	claims.Subject = nodeUUID
-	return a.opts.Keys.Mint(claims, a.opts.Issuer, token.AudienceAgent, a.opts.TokenTTL, a.c.now())
+	return a.opts.Keys.Mint(claims, a.opts.Issuer, token.AudienceAgent, ttl, a.c.now())
 }
+
+// ipaTokenTTL is the lifetime of a token revealed to ironic-python-agent.
+// IPA cannot renew one (a heartbeat's answer carries none) and looks up
+// only once per boot, so its token must outlast the longest step it
+// heartbeats through (a disk erase may take a day); Ironic's own agent
+// tokens do not expire at all. Like every agent token it is revoked as
+// soon as the node powers off, reboots or moves on.
+const ipaTokenTTL = 7 * 24 * time.Hour
 
 // errTokenRejected is the one answer to a bad agent token, whatever was
 // wrong with it; the log says what.
@@ -100,7 +108,7 @@ func (a *Agents) renewedToken(claims *token.Claims) (string, error) {
 	if claims.ExpiresAt == nil || claims.ExpiresAt.Sub(a.c.now()) > a.opts.TokenTTL/2 {
 		return "", nil
 	}
-	return a.mintToken(claims.Subject, claims.Generation)
+	return a.mintToken(claims.Subject, claims.Generation, a.opts.TokenTTL)
 }
 
 // revokeAgentTokensOnPower revokes the node's agent tokens after a power

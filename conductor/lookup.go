@@ -43,6 +43,9 @@ type LookupRequest struct {
 	// Source is the agent's address, for logs, history and the discovery
 	// quota.
 	Source netip.Addr
+	// IPA is set for ironic-python-agent's lookup: its token cannot be
+	// renewed, so it lives ipaTokenTTL instead of the configured TTL.
+	IPA bool
 }
 
 // LookupResult is the node an agent runs on.
@@ -88,7 +91,11 @@ func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, 
 	}
 	res := &LookupResult{Node: n, Discovered: found.created}
 	if revealed {
-		if res.Token, err = a.mintToken(n.UUID, n.TokenGeneration); err != nil {
+		ttl := a.opts.TokenTTL
+		if req.IPA {
+			ttl = ipaTokenTTL
+		}
+		if res.Token, err = a.mintToken(n.UUID, n.TokenGeneration, ttl); err != nil {
 			return nil, err
 		}
 	}

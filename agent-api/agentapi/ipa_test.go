@@ -2,7 +2,9 @@ package agentapi_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,5 +245,38 @@ func TestIPAAgentStatus(t *testing.T) {
 	_ = db.Get(&lastError, `SELECT last_error FROM nodes WHERE provision_state = 'clean failed'`)
 	if lastError != "Agent reported that clean failed: anaconda: error" {
 		t.Errorf("last_error %q", lastError)
+	}
+}
+
+// TestIPATokenOutlivesTheTTL: IPA cannot renew its token, so the token its
+// lookup reveals lasts a week whatever FERRIC_AGENT_TOKEN_TTL says; a
+// native lookup's lasts that TTL (and checkins renew it).
+func TestIPATokenOutlivesTheTTL(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	s := newStack(t, db, stackOptions{tokenTTL: time.Minute})
+	seedNode(t, db, nodeSeed{state: conductor.StateWaitCallback, macs: []string{"52:54:00:00:0e:01"}})
+	seedNode(t, db, nodeSeed{state: conductor.StateWaitCallback, macs: []string{"52:54:00:00:0e:02"}})
+	lifetime := func(tok string) time.Duration {
+		t.Helper()
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("not a JWT: %q", tok)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims struct{ Exp, Iat int64 }
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(claims.Exp-claims.Iat) * time.Second
+	}
+	if got := lifetime(s.ipaLookup(t, "addresses=52:54:00:00:0e:01")); got != 7*24*time.Hour {
+		t.Errorf("IPA token lives %v, want a week", got)
+	}
+	if got := lifetime(s.mustLookup(t, inv{macs: []string{"52:54:00:00:0e:02"}})); got != time.Minute {
+		t.Errorf("native token lives %v, want the configured minute", got)
 	}
 }

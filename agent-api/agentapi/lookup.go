@@ -69,7 +69,7 @@ func (a *API) lookupIPA(c *gin.Context) {
 		macs = strings.Split(q, ",")
 	}
 	res, err := a.agents.Lookup(c.Request.Context(), conductor.LookupRequest{
-		MACs: macs, NodeUUID: c.Query("node_uuid"), Source: sourceOf(c)})
+		MACs: macs, NodeUUID: c.Query("node_uuid"), Source: sourceOf(c), IPA: true})
 	if err != nil {
 		a.fail(c, err)
 		return
