@@ -47,6 +47,7 @@ func TestBadInventories(t *testing.T) {
 		{"100,000 interfaces", manyInterfaces, 400, "interfaces: more than 4096 elements"},
 		{"nested 40 deep", deep, 400, "nested deeper than 32 levels"},
 		{"MACs like zz only", inv{macs: []string{"zz", "00:11"}}.json(), 400, "nothing to identify the machine"},
+		{"duplicate MACs", inv{macs: []string{"52:54:00:00:00:07", "52-54-00-00-00-07"}}.json(), 400, "interfaces[0] and interfaces[1] have the same MAC address 52:54:00:00:00:07"},
 		{"no interfaces", inv{dropKey: "interfaces"}.json(), 400, "interfaces is required"},
 		{"interface without a MAC", []byte(`{"interfaces": [{"name": "eth0"}]}`), 400, "interfaces[0].mac_address is required"},
 		{"interfaces not a list", withMember("interfaces", "eth0"), 400, "Invalid value for interfaces: expected a list, got JSON string"},

@@ -190,7 +190,31 @@ func Parse(body []byte, format Format) (*Data, error) {
 	if err := data.Inventory.check(prefix); err != nil {
 		return nil, err
 	}
+	if format == FormatNative {
+		if err := data.Inventory.checkUniqueMACs(); err != nil {
+			return nil, err
+		}
+	}
 	return data, nil
+}
+
+// checkUniqueMACs refuses an inventory in which two interfaces have the
+// same MAC address: Ferric's own agent lists each interface once. IPA's
+// inspection data is not held to it, because IPA reports bond members
+// with the bond's address.
+func (inv *Inventory) checkUniqueMACs() error {
+	seen := map[string]int{}
+	for i, iface := range inv.Interfaces {
+		mac, ok := NormalizeMAC(*iface.MACAddress)
+		if !ok {
+			continue // dropped as evidence, as IPA's placeholders are
+		}
+		if j, dup := seen[mac]; dup {
+			return fault.New(fault.Invalid, "Invalid inventory: interfaces[%d] and interfaces[%d] have the same MAC address %s.", j, i, mac)
+		}
+		seen[mac] = i
+	}
+	return nil
 }
 
 // decodeJSON decodes one JSON document into v, numbers kept exact, with a

@@ -33,9 +33,14 @@ const sampleInventory = `{
 }`
 
 func TestParse(t *testing.T) {
-	data, err := Parse([]byte(sampleInventory), FormatNative)
+	// IPA's form: its bond0 repeats a member's MAC, which counts once.
+	data, err := Parse([]byte(`{"inventory": `+sampleInventory+`}`), FormatIPA)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Ferric's own agent lists each MAC once.
+	if _, err := Parse([]byte(sampleInventory), FormatNative); err == nil || !strings.Contains(err.Error(), "same MAC address 52:54:00:12:34:56") {
+		t.Errorf("native inventory with a repeated MAC: %v, want refused", err)
 	}
 	ev := EvidenceOf(&data.Inventory)
 	if !slices.Equal(ev.MACs, []string{"52:54:00:12:34:56", "52:54:00:aa:bb:cc"}) {
