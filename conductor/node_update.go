@@ -67,7 +67,7 @@ func (c *Conductor) UpdateNode(ctx context.Context, ident string, ops []PatchOp)
 		if err != nil {
 			return err
 		}
-		if n.TargetProvisionState != nil && !n.Maintenance && !updateAllowedStates[n.ProvisionState] && !onlyMaintenance(parsed) {
+		if n.TargetProvisionState != nil && !updateAllowedStates[n.ProvisionState] && !onlyMaintenance(parsed) {
 			return fault.New(fault.Conflict, "Node %s can not be updated while a state transition is in progress (provision state %q, target %q).",
 				n.UUID, n.ProvisionState, *n.TargetProvisionState)
 		}

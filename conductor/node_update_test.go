@@ -233,8 +233,10 @@ func TestUpdateNodeRefusedWhileBusy(t *testing.T) {
 	if _, err := c.UpdateNode(ctx, n.UUID, patch("replace", "/maintenance", `true`)); err != nil {
 		t.Errorf("maintenance-only patch during deploying: %v", err)
 	}
-	if _, err := c.UpdateNode(ctx, n.UUID, edit); err != nil {
-		t.Errorf("patch in maintenance: %v", err)
+	// Maintenance does not open the node to other changes (Ironic's rule):
+	// the work in flight may still write it.
+	if _, err := c.UpdateNode(ctx, n.UUID, edit); !errors.Is(err, fault.ErrConflict) {
+		t.Errorf("patch in maintenance during deploying: %v, want 409", err)
 	}
 	set(`UPDATE nodes SET maintenance = false, provision_state = 'deploy failed' WHERE id = $1`)
 	if _, err := c.UpdateNode(ctx, n.UUID, edit); err != nil {

@@ -17,7 +17,9 @@ func TestEveryErrorPath(t *testing.T) {
 	must(t, s.do(t, "POST", "/v1/ports", `{"node_uuid": "n2", "address": "52:54:00:00:00:02"}`, latest(t)...), 201)
 	chassis := jsonOf(t, must(t, s.do(t, "POST", "/v1/chassis", `{"description": "c1"}`, latest(t)...), 201))["uuid"].(string)
 	busy := s.createNode(t, `{"driver": "fake", "name": "busy", "chassis_uuid": "`+chassis+`"}`)
-	if _, err := s.DB.Exec(`UPDATE nodes SET provision_state = 'deploying', target_provision_state = 'active' WHERE uuid = $1`, busy); err != nil {
+	busyInMaintenance := s.createNode(t, `{"driver": "fake", "name": "busy-in-maintenance"}`)
+	if _, err := s.DB.Exec(`UPDATE nodes SET provision_state = 'deploying', target_provision_state = 'active',
+		maintenance = (uuid = $2) WHERE uuid IN ($1, $2)`, busy, busyInMaintenance); err != nil {
 		t.Fatal(err)
 	}
 	locked := s.createNode(t, `{"driver": "fake", "name": "locked"}`)
@@ -85,6 +87,7 @@ func TestEveryErrorPath(t *testing.T) {
 		{"patch missing target", "PATCH", nodePath, `[{"op": "remove", "path": "/driver_info/nope"}]`, 400, "does not exist"},
 		{"patch duplicate name", "PATCH", nodePath, `[{"op": "replace", "path": "/name", "value": "n2"}]`, 409, "already exists"},
 		{"patch in flight", "PATCH", "/v1/nodes/" + busy, `[{"op": "add", "path": "/extra/a", "value": 1}]`, 409, "in progress"},
+		{"patch in flight, in maintenance", "PATCH", "/v1/nodes/" + busyInMaintenance, `[{"op": "add", "path": "/driver_info/a", "value": 1}]`, 409, "in progress"},
 		{"patch locked", "PATCH", "/v1/nodes/" + locked, `[{"op": "add", "path": "/extra/a", "value": 1}]`, 409, "conductor-9"},
 		{"patch unknown node", "PATCH", "/v1/nodes/" + unknown, `[{"op": "add", "path": "/extra/a", "value": 1}]`, 404, "could not be found"},
 
