@@ -40,8 +40,8 @@ func (a *API) setPowerState(c *gin.Context) {
 	}
 	var timeout time.Duration
 	if req.Timeout != nil {
-		if *req.Timeout < 1 {
-			a.fail(c, fault.New(fault.Invalid, "Invalid timeout %d: it must be a positive number of seconds.", *req.Timeout))
+		if *req.Timeout < 1 || *req.Timeout > maxPowerTimeout {
+			a.fail(c, fault.New(fault.Invalid, "Invalid timeout %d: it must be a number of seconds from 1 to %d.", *req.Timeout, maxPowerTimeout))
 			return
 		}
 		timeout = time.Duration(*req.Timeout) * time.Second
@@ -56,6 +56,10 @@ func (a *API) setPowerState(c *gin.Context) {
 	c.Header("Location", baseURL(c)+"/v1/nodes/"+node.UUID+"/states")
 	c.Status(http.StatusAccepted)
 }
+
+// maxPowerTimeout bounds a soft power action's timeout (seconds): a day
+// is already more than any machine takes to shut down.
+const maxPowerTimeout = 86400
 
 // verbMinors are the versions that introduced each provision verb.
 var verbMinors = map[string]int{

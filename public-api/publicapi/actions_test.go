@@ -161,8 +161,13 @@ func TestActionErrors(t *testing.T) {
 		{"bad power target", "PUT", "/states/power", `{"target": "power sideways"}`, auth, 400, "Invalid power target"},
 		{"soft power too old", "PUT", "/states/power", `{"target": "soft power off"}`, as(t, "admin", "1.26"), 406, "1.27"},
 		{"zero timeout", "PUT", "/states/power", `{"target": "power on", "timeout": 0}`, auth, 400, "timeout"},
+		{"timeout past a day", "PUT", "/states/power", `{"target": "soft power off", "timeout": 10000000000}`, auth, 400, "from 1 to 86400"},
+		{"timeout past int64", "PUT", "/states/power", `{"target": "soft power off", "timeout": 99999999999999999999}`, auth, 400, "timeout"},
 		{"unknown field", "PUT", "/states/power", `{"target": "power on", "force": true}`, auth, 400, "Unknown attribute"},
 		{"reader may not act", "PUT", "/states/power", `{"target": "power on"}`, as(t, "reader", "1.81"), 403, "role"},
+		{"reader may not provision", "PUT", "/states/provision", `{"target": "manage"}`, as(t, "reader", "1.81"), 403, "role"},
+		{"reader may not set the boot device", "PUT", "/management/boot_device", `{"boot_device": "pxe"}`, as(t, "reader", "1.81"), 403, "role"},
+		{"reader may not call passthru", "POST", "/vendor_passthru/echo", `{}`, as(t, "reader", "1.81"), 403, "role"},
 		{"no boot device", "PUT", "/management/boot_device", `{"persistent": true}`, auth, 400, "boot_device"},
 		{"unknown boot device", "PUT", "/management/boot_device", `{"boot_device": "floppy"}`, auth, 400, "Invalid boot device"},
 		{"passthru bad JSON", "POST", "/vendor_passthru/echo", `{"a":`, auth, 400, "not valid JSON"},
@@ -198,5 +203,45 @@ func TestActionErrors(t *testing.T) {
 	}
 	if doc := jsonOf(t, s.do(t, "GET", "/v1/nodes/"+id, "", auth...)); doc["reservation"] != "busy-conductor" {
 		t.Errorf("reservation shown as %v", doc["reservation"])
+	}
+}
+
+// TestMemberActs: the member role may act on nodes (power, provision, boot
+// device, passthru) but not change them, and a 202 points at the node's
+// states.
+func TestMemberActs(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	if err := store.RegisterConductor(context.Background(), s.DB, "idle", []string{"fake"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	id := s.createNode(t, `{"driver": "fake", "name": "acted-on"}`)
+	member := as(t, "member", "1.81")
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"power", "PUT", "/states/power", `{"target": "power on"}`, 202},
+		{"provision", "PUT", "/states/provision", `{"target": "manage"}`, 202},
+		{"boot device", "PUT", "/management/boot_device", `{"boot_device": "pxe"}`, 204},
+		{"passthru", "POST", "/vendor_passthru/echo", `{"ping": "pong"}`, 200},
+		{"patch", "PATCH", "", `[{"op": "add", "path": "/extra/a", "value": 1}]`, 403},
+		{"delete", "DELETE", "", ``, 403},
+	} {
+		r := s.do(t, tc.method, "/v1/nodes/"+id+tc.path, tc.body, member...)
+		if r.status != tc.status {
+			t.Errorf("%s as member: %d, want %d: %s", tc.name, r.status, tc.status, r.body)
+			continue
+		}
+		if tc.status == 202 {
+			if loc := r.header.Get("Location"); loc != s.URL+"/v1/nodes/"+id+"/states" {
+				t.Errorf("%s: Location %q, want %q", tc.name, loc, s.URL+"/v1/nodes/"+id+"/states")
+			}
+		}
+		if tc.name == "power" { // no conductor runs here to finish it, and it would refuse the next action
+			if _, err := s.DB.Exec(`UPDATE nodes SET target_power_state = NULL WHERE uuid = $1`, id); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
