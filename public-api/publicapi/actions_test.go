@@ -245,3 +245,37 @@ func TestMemberActs(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeInventoryRoute: GET /v1/nodes/{node}/inventory answers what the
+// agent reported, from API 1.81, to readers; 404 before any inspection.
+func TestNodeInventoryRoute(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	id := s.createNode(t, `{"driver": "fake", "name": "inspected"}`)
+	path := "/v1/nodes/" + id + "/inventory"
+	if r := s.do(t, "GET", path, "", as(t, "reader", "1.81")...); r.status != 404 || !strings.Contains(faultString(t, r.body), "no inventory") {
+		t.Fatalf("before inspection: %d %s, want 404", r.status, r.body)
+	}
+	var nodeID int64
+	if err := s.DB.Get(&nodeID, `SELECT id FROM nodes WHERE uuid = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	err := store.SaveInventory(context.Background(), s.DB, &store.Inventory{NodeID: nodeID,
+		Inventory:  store.JSONObject{"interfaces": []any{map[string]any{"mac_address": "52:54:00:00:00:01"}}},
+		PluginData: store.JSONObject{"root_disk": "sda"}, TokenGeneration: 1, SourceAddress: "10.20.0.5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := must(t, s.do(t, "GET", path, "", as(t, "reader", "1.81")...), 200)
+	doc := jsonOf(t, r)
+	ifaces, _ := doc["inventory"].(map[string]any)["interfaces"].([]any)
+	if len(ifaces) != 1 || doc["plugin_data"].(map[string]any)["root_disk"] != "sda" {
+		t.Errorf("inventory document %s", r.body)
+	}
+	if r := s.do(t, "GET", path, "", as(t, "reader", "1.80")...); r.status != 404 {
+		t.Errorf("at 1.80: %d, want 404 (the route is 1.81's)", r.status)
+	}
+	if r := s.do(t, "GET", path, ""); r.status != 401 {
+		t.Errorf("without credentials: %d, want 401", r.status)
+	}
+}

@@ -1,10 +1,13 @@
 package token_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/ferric-metal/ferric/shared/token"
 )
@@ -91,5 +94,30 @@ func TestParseKeysErrors(t *testing.T) {
 		} else if strings.Contains(err.Error(), "AAAA") {
 			t.Errorf("error leaks the secret: %v", err)
 		}
+	}
+}
+
+// TestVerifyRequiresExpiry: a well-signed token without exp is refused, so
+// that no token lives forever.
+func TestVerifyRequiresExpiry(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	k := keys(t, "k "+base64.RawURLEncoding.EncodeToString(secret))
+	now := time.Now()
+	claims := jwt.MapClaims{"iss": "iss", "aud": []string{token.AudiencePublic}, "iat": now.Unix(), "role": "admin"}
+	unsigned := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	unsigned.Header["kid"] = "k"
+	noExp, err := unsigned.SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Verify(noExp, "iss", token.AudiencePublic, now); !errors.Is(err, token.ErrInvalid) {
+		t.Fatalf("token without exp: %v, want refused", err)
+	}
+	claims["exp"] = now.Add(time.Hour).Unix() // the same token with exp passes: the test checks exp alone
+	withExp := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	withExp.Header["kid"] = "k"
+	good, _ := withExp.SignedString(secret)
+	if _, err := k.Verify(good, "iss", token.AudiencePublic, now); err != nil {
+		t.Fatalf("the same token with exp: %v", err)
 	}
 }
