@@ -99,6 +99,12 @@ func TestVersionNegotiation(t *testing.T) {
 			if tc.wantStatus == 406 && faultString(t, r.body) == "" {
 				t.Error("406 without a message")
 			}
+			// The root document is unversioned, as Ironic's: any header is 200.
+			if root := s.do(t, "GET", "/", "", tc.headers...); root.status != 200 ||
+				root.header.Get("X-OpenStack-Ironic-API-Maximum-Version") != publicapi.MaxVersion.String() {
+				t.Errorf("GET / with these headers: %d, max header %q; want 200 with the headers",
+					root.status, root.header.Get("X-OpenStack-Ironic-API-Maximum-Version"))
+			}
 		})
 	}
 }

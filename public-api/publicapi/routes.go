@@ -28,6 +28,7 @@ func (a *API) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // served as without it, below: a redirect would lose the version headers
 	_ = r.SetTrustedProxies(nil) // the socket peer is the client
 	r.Use(
 		middleware.RequestID(),
@@ -48,7 +49,6 @@ func (a *API) Handler() http.Handler {
 	r.GET("/readyz", health.Ready(a.db))
 	r.GET("/", a.root)
 	r.GET("/v1", a.v1Root)
-	r.GET("/v1/", a.v1Root)
 
 	// Everything else: audited (mutations, refusals included), then
 	// authenticated, the body read, then authorised per route.
@@ -111,7 +111,19 @@ func (a *API) Handler() http.Handler {
 
 	db.GET("/conductors", reader, a.listConductors)
 	db.GET("/conductors/:hostname", reader, a.showConductor)
-	return r
+	return withoutTrailingSlash(r)
+}
+
+// withoutTrailingSlash serves a path ending in "/" as the path without it,
+// as Ironic does (GET /v1/nodes/ lists nodes).
+func withoutTrailingSlash(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = strings.TrimSuffix(p, "/")
+			r.URL.RawPath = strings.TrimSuffix(r.URL.RawPath, "/")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // checkURL refuses paths and query strings that are malformed or carry

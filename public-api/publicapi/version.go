@@ -124,12 +124,13 @@ func requestedVersion(r *http.Request) (string, bool) {
 // negotiateVersion sets the minimum and maximum headers on every response,
 // picks the request's version (MinVersion when none is asked for) and answers
 // 406 to an unparseable or unsupported one, which is what clients such as
-// the baremetal CLI negotiate down from.
+// the baremetal CLI negotiate down from. The root document and the probes
+// are unversioned, as Ironic's root is: they ignore the header.
 func negotiateVersion(c *gin.Context) {
 	c.Header(minVersionHeader, MinVersion.String())
 	c.Header(maxVersionHeader, MaxVersion.String())
 	v := MinVersion
-	if raw, ok := requestedVersion(c.Request); ok {
+	if raw, ok := requestedVersion(c.Request); ok && !unversionedPaths[c.Request.URL.Path] {
 		parsed, err := parseVersion(raw)
 		if err != nil {
 			c.Header(versionHeader, MinVersion.String())
@@ -152,6 +153,9 @@ func negotiateVersion(c *gin.Context) {
 }
 
 const versionKey = "api_version"
+
+// unversionedPaths answer whatever version a client asks for.
+var unversionedPaths = map[string]bool{"/": true, "/healthz": true, "/readyz": true}
 
 func versionOf(c *gin.Context) Version {
 	if v, ok := c.Get(versionKey); ok {

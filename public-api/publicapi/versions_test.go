@@ -1,8 +1,12 @@
 package publicapi_test
 
 import (
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferric-metal/ferric/shared/token"
 )
 
 // TestVersionedBehaviour checks the per-version behaviours Ferric honours:
@@ -118,6 +122,35 @@ func TestVersionHeadersOnEveryResponse(t *testing.T) {
 			if r.header.Get(h) == "" {
 				t.Errorf("%s %s (%d) lacks %s", tc.method, tc.path, r.status, h)
 			}
+		}
+	}
+}
+
+// TestTrailingSlashServedInPlace: a path ending in "/" is served as the
+// path without it, with the version headers, not redirected.
+func TestTrailingSlashServedInPlace(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/v1/nodes/", 200},
+		{"GET", "/v1/", 200},
+		{"POST", "/v1/nodes/", 400}, // served: the empty body is the fault
+	} {
+		req, _ := http.NewRequest(tc.method, s.URL+tc.path, nil)
+		for h, v := range map[string]string{"X-Auth-Token": mintToken(t, testKeys, "admin", token.AudiencePublic, time.Hour), "X-OpenStack-Ironic-API-Version": "1.81"} {
+			req.Header.Set(h, v)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("X-OpenStack-Ironic-API-Version") != "1.81" {
+			t.Errorf("%s %s: %d, version %q; want %d served in place", tc.method, tc.path, resp.StatusCode, resp.Header.Get("X-OpenStack-Ironic-API-Version"), tc.status)
 		}
 	}
 }
