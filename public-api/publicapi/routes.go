@@ -29,7 +29,7 @@ func (a *API) Handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false // served as without it, below: a redirect would lose the version headers
-	_ = r.SetTrustedProxies(nil) // the socket peer is the client
+	_ = r.SetTrustedProxies(nil)    // the socket peer is the client
 	r.Use(
 		middleware.RequestID(),
 		middleware.AccessLog(a.log),
