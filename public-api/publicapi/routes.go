@@ -20,11 +20,15 @@ const maxBody = 1 << 20
 // admissionWait is how long a request waits for its turn before 503.
 const admissionWait = 5 * time.Second
 
-// Handler returns the operator API: every route and its middleware, in order.
+// Handler returns the operator API.
+func (a *API) Handler() http.Handler { return withoutTrailingSlash(a.engine()) }
+
+// engine lists every route of the operator API and its middleware, in
+// order.
 //
 // Path parameters keep one name per position, as gin requires: :node,
 // :port, :chassis, :driver, :hostname.
-func (a *API) Handler() http.Handler {
+func (a *API) engine() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -111,7 +115,7 @@ func (a *API) Handler() http.Handler {
 
 	db.GET("/conductors", reader, a.listConductors)
 	db.GET("/conductors/:hostname", reader, a.showConductor)
-	return withoutTrailingSlash(r)
+	return r
 }
 
 // withoutTrailingSlash serves a path ending in "/" as the path without it,
