@@ -1,8 +1,12 @@
 // Package redact masks secrets in JSON objects before they leave the service,
-// by key name and at any depth, as Ironic does with oslo.utils.
+// by key name and at any depth, and inside strings that carry key=value
+// pairs, as Ironic does with oslo.utils.
 package redact
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // Mask replaces every secret value.
 const Mask = "******"
@@ -42,8 +46,32 @@ func Secrets(m map[string]any, extraKeys ...string) map[string]any {
 	return out
 }
 
+// inlineSecret finds a secret written inside a string, as oslo.utils'
+// mask_password does: key=value, key: value, "key": "value" and
+// <key>value</key>, for keys naming a secret. The value ends at
+// whitespace, a quote, & , or ;.
+var inlineSecret = regexp.MustCompile(`(?i)(` + secretKeyPattern() + `)(["']?\s*[=:]\s*["']?|>)([^\s"'&,;<]+)`)
+
+func secretKeyPattern() string {
+	parts := make([]string, len(secretKeyParts))
+	for i, p := range secretKeyParts {
+		parts[i] = regexp.QuoteMeta(p)
+	}
+	return `[\w.-]*(?:` + strings.Join(parts, "|") + `)[\w.-]*`
+}
+
+// String masks the secrets written inside s (password=..., "token": "...").
+func String(s string) string {
+	if !strings.ContainsAny(s, "=:>") {
+		return s
+	}
+	return inlineSecret.ReplaceAllString(s, "${1}${2}"+Mask)
+}
+
 func maskValue(v any) any {
 	switch t := v.(type) {
+	case string:
+		return String(t)
 	case map[string]any:
 		return Secrets(t)
 	case []any:

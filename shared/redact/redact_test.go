@@ -32,3 +32,23 @@ func TestSecrets(t *testing.T) {
 		t.Error("the input was modified")
 	}
 }
+
+func TestSecretsInsideStrings(t *testing.T) {
+	for in, want := range map[string]string{
+		"ipmitool -I lanplus -U admin password=hunter2 power on": "ipmitool -I lanplus -U admin password=****** power on",
+		`{"auth_token": "abc123", "user": "x"}`:                  `{"auth_token": "******", "user": "x"}`,
+		"http://h/x?os_auth_token=abc&page=2":                    "http://h/x?os_auth_token=******&page=2",
+		"<Password>pw</Password>":                                "<Password>******</Password>",
+		"SECRET: s3 next":                                        "SECRET: ****** next",
+		"user=admin host=10.0.0.1":                               "user=admin host=10.0.0.1",
+		"no secrets here":                                        "no secrets here",
+	} {
+		if got := redact.String(in); got != want {
+			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+	out := redact.Secrets(map[string]any{"cmd": "x password=hunter2", "deep": []any{"token=t1"}})
+	if out["cmd"] != "x password=******" || out["deep"].([]any)[0] != "token=******" {
+		t.Errorf("nested strings not masked: %v", out)
+	}
+}
