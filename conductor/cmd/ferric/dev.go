@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -87,7 +86,9 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	for _, url := range []string{"http://" + publicListen + "/readyz", "http://" + agentListen + "/readyz"} {
+	// The agent API answers /healthz only; it reaches the database before
+	// it serves.
+	for _, url := range []string{"http://" + publicListen + "/readyz", "http://" + agentListen + "/healthz"} {
 		if err := waitReady(ctx, url, exited); err != nil {
 			return err
 		}
@@ -232,5 +233,5 @@ func waitReady(ctx context.Context, url string, exited <-chan string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s not ready after 60s", strings.TrimSuffix(url, "/readyz"))
+	return fmt.Errorf("%s not ready after 60s", url)
 }
