@@ -276,6 +276,10 @@ func TestAuditLog(t *testing.T) {
 	must(t, s.do(t, "DELETE", "/v1/nodes/audited", "", basic("carol", "c")...), 403)
 	must(t, s.do(t, "DELETE", "/v1/nodes/audited", "", basic("carol", "wrong")...), 401)
 	must(t, s.do(t, "PUT", "/v1/nodes/audited/maintenance", `{"reason": "x"}`, basic("alice", "a")...), 202)
+	must(t, s.do(t, "GET", "/v1/nodes/audited/vendor_passthru/methods", "", basic("alice", "a")...), 200)
+	must(t, s.do(t, "GET", "/v1/nodes/audited/vendor_passthru/echo", "", basic("alice", "a")...), 200)
+	must(t, s.do(t, "POST", "/v1/nodes", `{"driver": "fake"}`, "X-OpenStack-Ironic-API-Version", "1.999"), 406)
+	must(t, s.do(t, "PUT", "/v1/nodes", `{}`, basic("alice", "a")...), 405)
 
 	recs := buf.records(t)
 	want := []struct{ subject, method, route, node, result string }{
@@ -284,9 +288,12 @@ func TestAuditLog(t *testing.T) {
 		{"carol", "DELETE", "/v1/nodes/:node", "audited", "denied"},
 		{"anonymous", "DELETE", "/v1/nodes/:node", "audited", "denied"},
 		{"alice", "PUT", "/v1/nodes/:node/maintenance", "audited", "success"},
+		{"alice", "GET", "/v1/nodes/:node/vendor_passthru/:method", "audited", "success"},
+		{"anonymous", "POST", "/v1/nodes", "", "refused"},
+		{"anonymous", "PUT", "(unmatched)", "", "refused"},
 	}
 	if len(recs) != len(want) {
-		t.Fatalf("%d audit records, want %d (GETs are not audited): %v", len(recs), len(want), recs)
+		t.Fatalf("%d audit records, want %d (GETs other than passthru calls are not audited): %v", len(recs), len(want), recs)
 	}
 	for i, w := range want {
 		rec := recs[i]

@@ -37,6 +37,7 @@ func (a *API) engine() *gin.Engine {
 	r.Use(
 		middleware.RequestID(),
 		middleware.AccessLog(a.log),
+		a.audit, // outside Recover, so a request that panicked is recorded with its 500
 		middleware.Recover(a.log),
 		negotiateVersion,
 		checkURL,
@@ -54,9 +55,9 @@ func (a *API) engine() *gin.Engine {
 	r.GET("/", a.root)
 	r.GET("/v1", a.v1Root)
 
-	// Everything else: audited (mutations, refusals included), then
-	// authenticated, the body read, then authorised per route.
-	v1 := r.Group("/v1", a.audit, a.authenticate, middleware.ReadBody(maxBody), a.checkNodeIdent)
+	// Everything else: authenticated, the body read, then authorised per
+	// route.
+	v1 := r.Group("/v1", a.authenticate, middleware.ReadBody(maxBody), a.checkNodeIdent)
 	reader, member, admin := require(RoleReader), require(RoleMember), require(RoleAdmin)
 
 	// Requests served from the database take their turn (first come, first
