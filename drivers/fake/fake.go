@@ -43,6 +43,7 @@ var (
 	_ drivers.BootDeviceReader     = (*Driver)(nil)
 	_ drivers.BootDeviceSetter     = (*Driver)(nil)
 	_ drivers.NodeVendor           = (*Driver)(nil)
+	_ drivers.DriverVendor         = (*Driver)(nil)
 	_ drivers.Inspector            = (*Driver)(nil)
 	_ drivers.AgentlessProvisioner = (*Driver)(nil)
 )
@@ -242,4 +243,42 @@ func (d *Driver) CallVendor(ctx context.Context, n drivers.Node, method, _ strin
 		return nil, nil
 	}
 	return nil, fmt.Errorf("fake vendor method %q: %w", method, drivers.ErrNotSupported)
+}
+
+// DriverVendorMethods implements drivers.DriverVendor.
+func (d *Driver) DriverVendorMethods() []drivers.VendorMethod {
+	return []drivers.VendorMethod{
+		{Name: "echo", HTTPMethods: []string{"GET", "POST"}, Description: "Answers the request body; for testing driver passthru."},
+		{Name: "sleep", HTTPMethods: []string{"POST"},
+			Description: `Waits {"seconds": N} (at most 60) or until the call's deadline; for testing the bounded pool.`},
+	}
+}
+
+// CallDriverVendor implements drivers.DriverVendor.
+func (d *Driver) CallDriverVendor(ctx context.Context, method, _ string, body json.RawMessage) (any, error) {
+	switch method {
+	case "echo":
+		if len(body) == 0 {
+			return map[string]any{}, nil
+		}
+		return body, nil
+	case "sleep":
+		var req struct {
+			Seconds float64 `json:"seconds"`
+		}
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, &req); err != nil {
+				return nil, fmt.Errorf("fake sleep: body must be {\"seconds\": N}: %w", drivers.ErrNotSupported)
+			}
+		}
+		wait := time.NewTimer(time.Duration(min(max(req.Seconds, 0), 60) * float64(time.Second)))
+		defer wait.Stop()
+		select {
+		case <-wait.C:
+			return map[string]any{"slept": req.Seconds}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return nil, fmt.Errorf("fake driver vendor method %q: %w", method, drivers.ErrNotSupported)
 }

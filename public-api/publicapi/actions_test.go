@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,8 @@ import (
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/drivers/builtin"
+	"github.com/ferric-metal/ferric/public-api/publicapi"
+	"github.com/ferric-metal/ferric/shared/pgtest"
 )
 
 // runConductor runs a conductor over the server's database until the test
@@ -278,4 +281,56 @@ func TestNodeInventoryRoute(t *testing.T) {
 	if r := s.do(t, "GET", path, ""); r.status != 401 {
 		t.Errorf("without credentials: %d, want 401", r.status)
 	}
+}
+
+// TestDriverVendorPassthru drives the fake driver's driver-level methods
+// through both URL forms, lists them, and fills the pool of synchronous
+// calls: the next call is 503 at once.
+func TestDriverVendorPassthru(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	reg := builtin.Registry()
+	if err := reg.Enable([]string{"fake"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := conductor.New(db, reg, log, conductor.Options{SyncCallWorkers: 1, SyncCallTimeout: 10 * time.Second})
+	srv := httptest.NewServer(publicapi.New(c, publicapi.NewJWTAuth(testKeys, issuer), db, log).Handler())
+	t.Cleanup(srv.Close)
+	s := &server{URL: srv.URL, DB: db}
+	member := as(t, "member", "1.81")
+
+	methods := jsonOf(t, must(t, s.do(t, "GET", "/v1/drivers/fake/vendor_passthru/methods", "", member...), 200))
+	if _, ok := methods["echo"]; !ok {
+		t.Fatalf("methods %v lack echo", methods)
+	}
+	for _, path := range []string{"/v1/drivers/fake/vendor_passthru?method=echo", "/v1/drivers/fake/vendor_passthru/echo"} {
+		if got := jsonOf(t, must(t, s.do(t, "POST", path, `{"ping": "pong"}`, member...), 200)); got["ping"] != "pong" {
+			t.Errorf("%s answered %v", path, got)
+		}
+	}
+	if r := s.do(t, "POST", "/v1/drivers/fake/vendor_passthru/nope", `{}`, member...); r.status != 400 {
+		t.Errorf("unknown method: %d, want 400", r.status)
+	}
+	if r := s.do(t, "POST", "/v1/drivers/fake/vendor_passthru/echo", `{}`, as(t, "reader", "1.81")...); r.status != 403 {
+		t.Errorf("reader: %d, want 403", r.status)
+	}
+
+	slept := make(chan int, 1)
+	go func() { slept <- s.send("POST", "/v1/drivers/fake/vendor_passthru/sleep", `{"seconds": 2}`, member) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := s.do(t, "POST", "/v1/drivers/fake/vendor_passthru/echo", `{}`, member...)
+		if r.status == 503 {
+			break // the sleeper holds the only worker
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 503 while the only worker sleeps (last %d)", r.status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if status := <-slept; status != 200 {
+		t.Errorf("sleep: %d, want 200", status)
+	}
+	must(t, s.do(t, "POST", "/v1/drivers/fake/vendor_passthru/echo", `{}`, member...), 200)
 }
