@@ -24,11 +24,15 @@ func TestNoInputIsAServerError(t *testing.T) {
 		`[{"op": "remove", "path": "/extra/a~1b~0c"}]`, `[` + strings.Repeat(`{"op": "add", "path": "/extra/k", "value": 1},`, 500) + `{"op": "add", "path": "/extra/k", "value": 1}]`,
 		strings.Repeat(`[`, 5000) + strings.Repeat(`]`, 5000), `{"reason": "` + strings.Repeat("r", 5000) + `"}`,
 		`{"description": "\ud800"}`, `{"extra": {"\u0000": 1}}`,
+		`{"target": "soft power off", "timeout": 1e30}`, `{"target": "power on", "timeout": -5}`,
+		`{"target": "clean", "clean_steps": [{"interface": null}]}`, `{"target": "active", "configdrive": {"meta_data": 5}}`,
+		`{"boot_device": "pxe", "persistent": "yes"}`, `{"target": "` + strings.Repeat("t", 5000) + `"}`,
 	}
 	queries := []string{
 		"", "?limit=99999999999999999999", "?limit=1&marker=" + node, "?sort_key=name&sort_dir=desc",
 		"?fields=uuid,uuid", "?detail=1", "?node=" + node, "?address=52:54:00:00:00:10", "?marker=%00",
 		"?provision_state=" + strings.Repeat("x", 5000), "?conductor_group=%E2%98%83", "?driver=fake&driver=ipmi",
+		"?method=echo", "?method=" + strings.Repeat("m", 3000),
 	}
 	routes := []struct{ method, path string }{
 		{"GET", "/v1/nodes{q}"}, {"POST", "/v1/nodes"}, {"GET", "/v1/nodes/{id}{q}"}, {"PATCH", "/v1/nodes/{id}"},
@@ -38,6 +42,12 @@ func TestNoInputIsAServerError(t *testing.T) {
 		{"PATCH", "/v1/chassis/{id}"}, {"GET", "/v1/drivers/{id}"}, {"GET", "/v1/drivers/{id}/properties"},
 		{"GET", "/v1/conductors{q}"}, {"GET", "/v1/conductors/{id}"}, {"DELETE", "/v1/ports/{id}"},
 		{"DELETE", "/v1/chassis/{id}"}, {"DELETE", "/v1/nodes/{id}/maintenance"},
+		{"PUT", "/v1/nodes/{id}/states/power"}, {"PUT", "/v1/nodes/{id}/states/provision"},
+		{"GET", "/v1/nodes/{id}/management/boot_device"}, {"PUT", "/v1/nodes/{id}/management/boot_device"},
+		{"GET", "/v1/nodes/{id}/management/boot_device/supported"}, {"GET", "/v1/nodes/{id}/vendor_passthru/methods"},
+		{"POST", "/v1/nodes/{id}/vendor_passthru{q}"}, {"POST", "/v1/nodes/{id}/vendor_passthru/echo"},
+		{"POST", "/v1/drivers/{id}/vendor_passthru{q}"}, {"POST", "/v1/drivers/{id}/vendor_passthru/echo"},
+		{"DELETE", "/v1/nodes/{id}"}, // last: it may delete the node the others act on
 	}
 	h := latest(t)
 	sent := 0
