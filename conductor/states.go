@@ -88,7 +88,8 @@ var transitions = []transition{
 	{StateDeploying, EventFail, StateDeployFailed, ""},
 	{StateWaitCallback, EventResume, StateDeploying, ""},
 	{StateWaitCallback, EventFail, StateDeployFailed, ""},
-	{StateWaitCallback, EventAbort, StateDeployFailed, ""},
+	// No abort in wait call-back: Ironic added it with API 1.110, past the
+	// 1.81 Ferric speaks; undeploy (delete) leaves it instead.
 	{StateWaitCallback, EventDelete, StateDeleting, StateAvailable},
 	{StateDeployFailed, EventDeploy, StateDeploying, StateActive},
 	{StateDeployFailed, EventRebuild, StateDeploying, StateActive},

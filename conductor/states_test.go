@@ -40,7 +40,6 @@ func TestEveryTransition(t *testing.T) {
 		"deploying|fail|active":             "deploy failed|active",
 		"wait call-back|resume|active":      "deploying|active",
 		"wait call-back|fail|active":        "deploy failed|active",
-		"wait call-back|abort|active":       "deploy failed|active",
 		"wait call-back|delete|active":      "deleting|available",
 		"deploy failed|deploy|active":       "deploying|active",
 		"deploy failed|rebuild|active":      "deploying|active",
