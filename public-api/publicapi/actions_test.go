@@ -316,15 +316,25 @@ func TestDriverVendorPassthru(t *testing.T) {
 		t.Errorf("reader: %d, want 403", r.status)
 	}
 
+	// A sleeper holds the only worker; an echo then is 503 at once. (A
+	// sleeper that arrives while an echo holds the worker is itself 503:
+	// it is sent again.)
 	slept := make(chan int, 1)
-	go func() { slept <- s.send("POST", "/v1/drivers/fake/vendor_passthru/sleep", `{"seconds": 2}`, member) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r := s.do(t, "POST", "/v1/drivers/fake/vendor_passthru/echo", `{}`, member...)
-		if r.status == 503 {
-			break // the sleeper holds the only worker
+	sleep := func() { slept <- s.send("POST", "/v1/drivers/fake/vendor_passthru/sleep", `{"seconds": 2}`, member) }
+	go sleep()
+	deadline := time.Now().Add(10 * time.Second)
+	for busy := false; !busy; {
+		select {
+		case status := <-slept:
+			if status != 503 {
+				t.Fatalf("sleep ended with %d before any echo found the pool full", status)
+			}
+			go sleep()
+		default:
 		}
-		if time.Now().After(deadline) {
+		r := s.do(t, "POST", "/v1/drivers/fake/vendor_passthru/echo", `{}`, member...)
+		busy = r.status == 503
+		if !busy && time.Now().After(deadline) {
 			t.Fatalf("no 503 while the only worker sleeps (last %d)", r.status)
 		}
 		time.Sleep(20 * time.Millisecond)
