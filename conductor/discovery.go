@@ -208,8 +208,8 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 		if out.node, err = store.GetAgentNodeForUpdate(ctx, tx, node.ID); err != nil {
 			return err
 		}
-		if err := a.saveInventory(ctx, tx, out.node, data, source); err != nil {
-			return err
+		if _, err := a.saveInventory(ctx, tx, out.node, data, source); err != nil {
+			return err // a new node has no inventory yet: it is saved
 		}
 		a.c.addHistory(ctx, tx, node.ID, "INFO", "discovery", fmt.Sprintf(
 			"Enrolled by discovery: the agent at %s sent an inventory no node matched (MACs %s; driver %s by rule %q).",

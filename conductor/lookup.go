@@ -61,31 +61,33 @@ type LookupResult struct {
 // node being in a state that expects an agent, and reveals the agent token
 // of this boot if no lookup has yet. With discovery on, an inventory that
 // matches nothing enrolls a new node. When the node is being inspected (or,
-// with discovery on, is in enroll), the inventory is stored with it and its
-// properties updated.
+// with discovery on, is in enroll), the inventory of the lookup that wins
+// the reveal is stored with it and its properties updated: a later lookup
+// of the same boot, which anyone knowing the MACs can send, changes nothing.
 func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, error) {
 	found, err := a.find(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	n := found.node
-	if !found.created {
-		if !a.c.expectsAgent(n.ProvisionState) {
-			return nil, a.refuseState(ctx, n, sourceText(req.Source))
-		}
-		if req.Data != nil && a.acceptsInventory(n) {
-			err := store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
-				return a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
-			})
-			if err != nil {
-				return nil, err
-			}
-		}
+	if !found.created && !a.c.expectsAgent(n.ProvisionState) {
+		return nil, a.refuseState(ctx, n, sourceText(req.Source))
 	}
 	note := store.HistoryEvent{Severity: "INFO", EventType: "agent", Conductor: &a.c.opts.Name, Event: fmt.Sprintf(
 		"Agent at %s looked the node up in %s; the agent token of boot %d was handed out.",
 		sourceText(req.Source), n.ProvisionState, n.TokenGeneration)}
-	revealed, err := store.RevealAgentToken(ctx, a.q, n.ID, n.TokenGeneration, note)
+	var revealed bool
+	if req.Data != nil && !found.created && a.acceptsInventory(n) {
+		err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+			if revealed, err = store.RevealAgentToken(ctx, tx, n.ID, n.TokenGeneration, note); err != nil || !revealed {
+				return err
+			}
+			_, err := a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
+			return err
+		})
+	} else {
+		revealed, err = store.RevealAgentToken(ctx, a.q, n.ID, n.TokenGeneration, note)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +125,7 @@ func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (str
 	if !a.acceptsInventory(n) {
 		return "", a.refuseState(ctx, n, sourceText(req.Source))
 	}
+	var refusedBoot int64 // set when this boot's inventory was stored already
 	err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
 		cur, err := store.GetAgentNodeForUpdate(ctx, tx, n.ID)
 		if err != nil {
@@ -132,14 +135,25 @@ func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (str
 			a.c.log.Info("inspection data refused: the node left inspection meanwhile", "node", cur.UUID, "provision_state", cur.ProvisionState)
 			return errLookupFailed
 		}
-		if err := a.saveInventory(ctx, tx, cur, req.Data, sourceText(req.Source)); err != nil {
+		saved, err := a.saveInventory(ctx, tx, cur, req.Data, sourceText(req.Source))
+		if err != nil {
 			return err
+		}
+		if !saved {
+			refusedBoot = cur.TokenGeneration
+			return errLookupFailed
 		}
 		if cur.ProvisionState == StateInspectWait && !cur.Maintenance {
 			_, err = a.c.AgentCallback(ctx, tx, &cur.Node)
 		}
 		return err
 	})
+	if refusedBoot != 0 { // recorded once the row lock is released: the history row refers to it
+		a.c.log.Info("inspection data refused: this boot's inventory is stored already", "node", n.UUID,
+			"source", sourceText(req.Source))
+		a.historyOnce(ctx, n.ID, "WARNING", fmt.Sprintf(
+			"Inspection data from %s refused: the inventory of boot %d was stored already.", sourceText(req.Source), refusedBoot))
+	}
 	if err != nil {
 		return "", err
 	}
@@ -161,23 +175,28 @@ func (a *Agents) acceptsInventory(n *store.AgentNode) bool {
 }
 
 // saveInventory stores the inventory with the node, under its current token
-// generation, and updates its properties from it.
-func (a *Agents) saveInventory(ctx context.Context, q store.Querier, n *store.AgentNode, data *inventory.Data, source string) error {
+// generation, and updates its properties from it. During inspection it
+// reports false, and changes nothing, when this boot's inventory is stored
+// already (the operator's inspection started a new boot; anyone on the
+// network may send data). A node in enroll, with discovery on, takes the
+// latest: a machine rebooted by hand is discovered again, as discovery lets
+// anyone on the network do anyway.
+func (a *Agents) saveInventory(ctx context.Context, q store.Querier, n *store.AgentNode, data *inventory.Data, source string) (bool, error) {
 	var serial *string
 	if s := inventory.EvidenceOf(&data.Inventory).Serial; s != "" {
 		serial = &s
 	}
-	err := store.SaveInventory(ctx, q, &store.Inventory{
+	saved, err := store.SaveInventory(ctx, q, &store.Inventory{
 		NodeID: n.ID, Inventory: data.Stored, PluginData: data.PluginData, SystemSerial: serial,
 		TokenGeneration: n.TokenGeneration, SourceAddress: source,
-	})
-	if err != nil {
-		return err
+	}, n.ProvisionState != StateEnroll)
+	if err != nil || !saved {
+		return false, err
 	}
 	if props := inventory.Properties(data); len(props) > 0 {
-		return store.MergeProperties(ctx, q, n.ID, nil, props)
+		return true, store.MergeProperties(ctx, q, n.ID, nil, props)
 	}
-	return nil
+	return true, nil
 }
 
 // lookupTarget is the node a lookup's evidence designates.

@@ -280,3 +280,54 @@ func TestIPATokenOutlivesTheTTL(t *testing.T) {
 		t.Errorf("native token lives %v, want the configured minute", got)
 	}
 }
+
+// TestOneInventoryPerBoot: during inspection, the inventory stored is the
+// first of the boot (the lookup that wins the reveal, or the first
+// upload); another sent later, which anyone knowing the MACs could, changes
+// nothing and is recorded in the node's history.
+func TestOneInventoryPerBoot(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	s := newStack(t, db, stackOptions{})
+	cpusOf := func(n testNode) int {
+		t.Helper()
+		return count(t, db, `SELECT (inventory->'cpu'->>'count')::int FROM node_inventories WHERE node_id = $1`, n.ID)
+	}
+
+	// Native: the lookup that reveals the token stores its inventory.
+	native := seedNode(t, db, nodeSeed{state: conductor.StateInspectWait, macs: []string{"52:54:00:00:0d:01"}})
+	s.mustLookup(t, inv{macs: []string{"52:54:00:00:0d:01"}, cpus: 8})
+	if r := s.lookup(t, inv{macs: []string{"52:54:00:00:0d:01"}, cpus: 99}); r.Status != 200 || r.json(t)["token"] != "******" {
+		t.Fatalf("second lookup: %d %s", r.Status, r.Body)
+	}
+	if c := cpusOf(native); c != 8 {
+		t.Errorf("native: stored inventory says %d CPUs, want the first lookup's 8", c)
+	}
+
+	// IPA: the second upload of the boot is refused.
+	ipa := seedNode(t, db, nodeSeed{state: conductor.StateInspecting, macs: []string{"52:54:00:00:0d:02"}})
+	first := inv{macs: []string{"52:54:00:00:0d:02"}, cpus: 8}.ipaData()
+	if r := do(t, defaultClient, "POST", s.url+"/v1/continue_inspection", first); r.Status != 202 {
+		t.Fatalf("first upload: %d %s", r.Status, r.Body)
+	}
+	second := inv{macs: []string{"52:54:00:00:0d:02"}, cpus: 99}.ipaData()
+	if r := do(t, defaultClient, "POST", s.url+"/v1/continue_inspection", second); r.Status != 404 {
+		t.Errorf("second upload of the boot: %d %s, want 404", r.Status, r.Body)
+	}
+	if c := cpusOf(ipa); c != 8 {
+		t.Errorf("IPA: stored inventory says %d CPUs, want the first upload's 8", c)
+	}
+	if !hasEvent(history(t, db, ipa), "was stored already") {
+		t.Errorf("history %q does not record the refused upload", history(t, db, ipa))
+	}
+	// A new boot (the generation moves on) takes a new inventory.
+	if _, err := db.Exec(`UPDATE nodes SET agent_token_generation = agent_token_generation + 1 WHERE id = $1`, ipa.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, defaultClient, "POST", s.url+"/v1/continue_inspection", second); r.Status != 202 {
+		t.Errorf("upload of a new boot: %d %s", r.Status, r.Body)
+	}
+	if c := cpusOf(ipa); c != 99 {
+		t.Errorf("after a new boot: %d CPUs, want 99", c)
+	}
+}

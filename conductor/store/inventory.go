@@ -18,18 +18,26 @@ type Inventory struct {
 	UpdatedAt       time.Time  `db:"updated_at"`
 }
 
-// SaveInventory stores inv as the node's inventory, replacing any earlier
-// one.
-func SaveInventory(ctx context.Context, q Querier, inv *Inventory) error {
-	_, err := q.ExecContext(ctx, `INSERT INTO node_inventories
+// SaveInventory stores inv as the node's inventory. With oncePerBoot it
+// replaces only one of an earlier token generation (an earlier boot), and
+// reports false, changing nothing, when an inventory of inv's generation or
+// a later one is stored already: the first one of a boot stands. Without,
+// it replaces any.
+func SaveInventory(ctx context.Context, q Querier, inv *Inventory, oncePerBoot bool) (bool, error) {
+	res, err := q.ExecContext(ctx, `INSERT INTO node_inventories
 			(node_id, inventory, plugin_data, system_serial, token_generation, source_address)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (node_id) DO UPDATE SET inventory = EXCLUDED.inventory,
 			plugin_data = EXCLUDED.plugin_data, system_serial = EXCLUDED.system_serial,
 			token_generation = EXCLUDED.token_generation, source_address = EXCLUDED.source_address,
-			updated_at = now()`,
-		inv.NodeID, inv.Inventory, inv.PluginData, inv.SystemSerial, inv.TokenGeneration, inv.SourceAddress)
-	return translate(err)
+			updated_at = now()
+		WHERE NOT $7 OR node_inventories.token_generation < EXCLUDED.token_generation`,
+		inv.NodeID, inv.Inventory, inv.PluginData, inv.SystemSerial, inv.TokenGeneration, inv.SourceAddress, oncePerBoot)
+	if err != nil {
+		return false, translate(err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }
 
 // GetInventory returns the node's inventory.

@@ -263,9 +263,9 @@ func TestNodeInventoryRoute(t *testing.T) {
 	if err := s.DB.Get(&nodeID, `SELECT id FROM nodes WHERE uuid = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	err := store.SaveInventory(context.Background(), s.DB, &store.Inventory{NodeID: nodeID,
+	_, err := store.SaveInventory(context.Background(), s.DB, &store.Inventory{NodeID: nodeID,
 		Inventory:  store.JSONObject{"interfaces": []any{map[string]any{"mac_address": "52:54:00:00:00:01"}}},
-		PluginData: store.JSONObject{"root_disk": "sda"}, TokenGeneration: 1, SourceAddress: "10.20.0.5"})
+		PluginData: store.JSONObject{"root_disk": "sda"}, TokenGeneration: 1, SourceAddress: "10.20.0.5"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
