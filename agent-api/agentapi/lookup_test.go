@@ -182,6 +182,8 @@ func TestLookupMatching(t *testing.T) {
 	byIPMI := seedNode(t, db, nodeSeed{state: conductor.StateCleanWait, driver: "ipmi", driverInfo: map[string]any{"ipmi_address": "10.10.0.2", "ipmi_password": "s3cret"}})
 	byRedfish := seedNode(t, db, nodeSeed{state: conductor.StateInspectWait, driver: "redfish", driverInfo: map[string]any{"redfish_address": "https://[FD00::3]:8443/redfish/v1"}})
 	bySerial := seedNode(t, db, nodeSeed{state: wait, serial: "SN-ABC-123"})
+	byLongV6 := seedNode(t, db, nodeSeed{state: wait, driver: "ipmi", driverInfo: map[string]any{"ipmi_address": " FD00:0000:0000::30 "}})
+	byMappedV4 := seedNode(t, db, nodeSeed{state: wait, driver: "redfish", driverInfo: map[string]any{"redfish_address": "HTTPS://[::FFFF:10.10.0.70]/redfish/v1"}})
 	// Three nodes behind one Redfish aggregator; one also has its MAC registered.
 	aggregated := seedNode(t, db, nodeSeed{state: wait, driver: "redfish", driverInfo: map[string]any{"redfish_address": "https://10.10.0.9"}, macs: []string{"52:54:00:00:09:01"}})
 	seedNode(t, db, nodeSeed{state: wait, driver: "redfish", driverInfo: map[string]any{"redfish_address": "https://10.10.0.9"}})
@@ -206,6 +208,8 @@ func TestLookupMatching(t *testing.T) {
 		{"BMC address of ipmi_address", strict, inv{macs: []string{"52:54:00:ff:00:01"}, bmc: "10.10.0.2"}, byIPMI, ""},
 		{"BMC v6 address of a redfish URL", strict, inv{macs: []string{"52:54:00:ff:00:02"}, bmcV6: "fd00:0::3"}, byRedfish, ""},
 		{"serial number", strict, inv{macs: []string{"52:54:00:ff:00:03"}, serial: " SN-ABC-123 "}, bySerial, ""},
+		{"IPv6 written long in driver_info", strict, inv{macs: []string{"52:54:00:ff:00:07"}, bmcV6: "fd00::30"}, byLongV6, ""},
+		{"IPv4-mapped address in a redfish URL", strict, inv{macs: []string{"52:54:00:ff:00:08"}, bmc: "10.10.0.70"}, byMappedV4, ""},
 		{"MAC and shared BMC beat BMC alone", strict, inv{macs: []string{"52:54:00:00:09:01"}, bmc: "10.10.0.9"}, aggregated, ""},
 		{"shared BMC alone is a tie", strict, inv{macs: []string{"52:54:00:ff:00:04"}, bmc: "10.10.0.9"}, testNode{}, ""},
 		{"MACs of one node, BMC of another", strict, inv{macs: []string{"52:54:00:00:05:01"}, bmc: "10.10.0.5"}, testNode{}, "conflicting evidence"},
