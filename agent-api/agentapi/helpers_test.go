@@ -62,9 +62,10 @@ type stackOptions struct {
 // stack is an agent API served on a real listener over a test database,
 // as the ferric-agent-api program wires it: a conductor without drivers.
 type stack struct {
-	db     *sqlx.DB
-	agents *conductor.Agents
-	url    string
+	db      *sqlx.DB
+	agents  *conductor.Agents
+	url     string
+	handler http.Handler
 }
 
 func newStack(t testing.TB, db *sqlx.DB, o stackOptions) *stack {
@@ -89,9 +90,10 @@ func newStack(t testing.TB, db *sqlx.DB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.Handler())
+	h := api.Handler()
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &stack{db: db, agents: agents, url: srv.URL}
+	return &stack{db: db, agents: agents, url: srv.URL, handler: h}
 }
 
 // runConductor runs a conductor with the fake driver against db until the
