@@ -64,7 +64,7 @@ GRANT SELECT, INSERT, DELETE ON discoveries TO ferric_agent_api;
 GRANT USAGE ON SEQUENCE discoveries_id_seq TO ferric_agent_api;
 
 -- Node history: written, and read only to avoid repeating an entry.
-GRANT SELECT (node_id, event, created_at), INSERT ON node_history TO ferric_agent_api;
+GRANT SELECT (node_id, event_type, severity, created_at), INSERT ON node_history TO ferric_agent_api;
 GRANT USAGE ON SEQUENCE node_history_id_seq TO ferric_agent_api;
 
 -- Tasks: a checkin queues the conductor task that continues the node's

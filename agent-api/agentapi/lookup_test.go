@@ -16,6 +16,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/nodes"
 	"github.com/gophercloud/gophercloud/v2/openstack/baremetal/v1/ports"
 
+	"github.com/ferric-metal/ferric/agent-api/agentapi"
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/drivers/builtin"
@@ -384,5 +385,25 @@ func TestTokenRevealedOncePerBoot(t *testing.T) {
 	// The old token died with its boot.
 	if r := s.checkin(t, tok, nil); r.Status != 401 {
 		t.Errorf("checkin with the previous boot's token: %d, want 401", r.Status)
+	}
+}
+
+// TestRefusalsRecordedOncePerEpisode: refused lookups of one node from ever
+// new source addresses (anyone on the VLAN can send them) add one history
+// entry, not one per address.
+func TestRefusalsRecordedOncePerEpisode(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	s := newStack(t, db, stackOptions{api: agentapi.Options{TrustedProxies: []string{"127.0.0.0/8"}}})
+	n := seedNode(t, db, nodeSeed{state: conductor.StateActive, macs: []string{"52:54:00:00:0c:01"}})
+	for i := 1; i <= 5; i++ {
+		r := do(t, defaultClient, "POST", s.url+"/v1/lookup", inv{macs: []string{"52:54:00:00:0c:01"}}.json(),
+			"Content-Type", "application/json", "X-Forwarded-For", fmt.Sprintf("10.20.0.%d", i))
+		if r.Status != 404 {
+			t.Fatalf("lookup %d: %d, want 404", i, r.Status)
+		}
+	}
+	if c := count(t, db, `SELECT count(*) FROM node_history WHERE node_id = $1 AND severity = 'WARNING'`, n.ID); c != 1 {
+		t.Errorf("%d history entries for five refused lookups from five addresses, want 1", c)
 	}
 }
