@@ -57,6 +57,7 @@ const (
 	maxAgentVersion  = 64
 	maxCommandError  = 4096
 	maxAgentURL      = 1024
+	maxVerifyCA      = 16 << 10 // a PEM certificate chain
 	maxStatusMessage = 4096
 )
 
@@ -310,6 +311,9 @@ func (a *Agents) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
 	if req.AgentVersion == "" && req.AgentStatus == "" {
 		return fault.New(fault.Invalid, "Agent did not transmit a version.")
 	}
+	if len(req.AgentVerifyCA) > maxVerifyCA {
+		return fault.New(fault.Invalid, "agent_verify_ca is longer than %d bytes.", maxVerifyCA)
+	}
 	if len(req.AgentVersion) > maxAgentVersion {
 		return fault.New(fault.Invalid, "agent_version is longer than %d bytes.", maxAgentVersion)
 	}
@@ -337,7 +341,8 @@ func (a *Agents) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
 	}
 	rec := store.Checkin{NodeUUID: claims.Subject, TokenGeneration: claims.Generation,
 		SourceAddress: sourceText(req.Source), Protocol: "ipa", AgentVersion: optionalText(req.AgentVersion),
-		AgentStatus: optionalText(req.AgentStatus), AgentURL: optionalText(req.CallbackURL)}
+		AgentStatus: optionalText(req.AgentStatus), AgentURL: optionalText(req.CallbackURL),
+		AgentVerifyCA: optionalText(req.AgentVerifyCA)}
 	out, err := store.RecordCheckin(ctx, a.q, rec)
 	if errors.Is(err, store.ErrNotFound) {
 		return fault.New(fault.NotFound, "Node %s could not be found.", claims.Subject)
@@ -349,6 +354,9 @@ func (a *Agents) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
 		if out.TokenGeneration != claims.Generation {
 			a.c.log.Info("agent token rejected: revoked", "node", out.UUID, "token_generation", claims.Generation, "node_generation", out.TokenGeneration)
 			return errIPATokenRejected
+		}
+		if out.PreviousVerifyCA != nil && req.AgentVerifyCA != "" && *out.PreviousVerifyCA != req.AgentVerifyCA {
+			return fault.New(fault.Invalid, "Detected change in ramdisk provided agent_verify_ca.")
 		}
 		return fault.New(fault.Invalid, "Detected change in ramdisk provided callback_url.")
 	}

@@ -331,3 +331,35 @@ func TestOneInventoryPerBoot(t *testing.T) {
 		t.Errorf("after a new boot: %d CPUs, want 99", c)
 	}
 }
+
+// TestIPAVerifyCAIsFixedPerBoot: the CA IPA sends (agent_verify_ca) is
+// recorded and, like the callback URL, may not change within a boot.
+func TestIPAVerifyCAIsFixedPerBoot(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	s := newStack(t, db, stackOptions{})
+	n := seedNode(t, db, nodeSeed{state: conductor.StateDeploying, macs: []string{"52:54:00:00:00:03"}})
+	tok := s.ipaLookup(t, "addresses=52:54:00:00:00:03")
+	beat := func(ca string) int {
+		t.Helper()
+		b, _ := json.Marshal(map[string]any{"callback_url": "https://10.20.0.11:9999", "agent_token": tok,
+			"agent_version": "10.1.0", "agent_verify_ca": ca})
+		return do(t, defaultClient, "POST", s.url+"/v1/heartbeat/"+n.UUID, b,
+			"Content-Type", "application/json", "X-OpenStack-Ironic-API-Version", "1.68").Status
+	}
+	if st := beat("-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----"); st != 202 {
+		t.Fatalf("first heartbeat: %d", st)
+	}
+	if got := count(t, db, `SELECT count(*) FROM agent_checkins WHERE node_id = $1 AND agent_verify_ca LIKE '%AAA%'`, n.ID); got != 1 {
+		t.Error("agent_verify_ca not recorded")
+	}
+	if st := beat("-----BEGIN CERTIFICATE-----\nEVIL\n-----END CERTIFICATE-----"); st != 400 {
+		t.Errorf("changed agent_verify_ca: %d, want 400", st)
+	}
+	if got := count(t, db, `SELECT count(*) FROM agent_checkins WHERE node_id = $1 AND agent_verify_ca LIKE '%EVIL%'`, n.ID); got != 0 {
+		t.Error("the changed CA was recorded")
+	}
+	if st := beat("-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----"); st != 202 {
+		t.Errorf("same CA again: %d, want 202", st)
+	}
+}

@@ -89,6 +89,7 @@ type Checkin struct {
 	AgentVersion    *string
 	AgentStatus     *string
 	AgentURL        *string // IPA's callback_url
+	AgentVerifyCA   *string // IPA's agent_verify_ca
 	CommandName     *string
 	CommandStatus   *string
 	CommandError    *string
@@ -98,11 +99,13 @@ type Checkin struct {
 type CheckinOutcome struct {
 	AgentNode
 	// Recorded is false when the token's generation is not the node's
-	// (revoked) or, for IPA, when the agent URL changed within a boot.
+	// (revoked) or, for IPA, when the agent URL or CA changed within a boot.
 	Recorded bool `db:"recorded"`
-	// PreviousURL and PreviousGeneration are the agent URL recorded before
-	// and the generation it was recorded under.
+	// PreviousURL, PreviousVerifyCA and PreviousGeneration are the agent
+	// URL and CA recorded before and the generation they were recorded
+	// under.
 	PreviousURL        *string `db:"previous_url"`
+	PreviousVerifyCA   *string `db:"previous_verify_ca"`
 	PreviousGeneration *int64  `db:"previous_generation"`
 }
 
@@ -127,31 +130,36 @@ func RecordCheckin(ctx context.Context, q Querier, c Checkin) (*CheckinOutcome, 
 			CASE WHEN provision_state = 'clean wait' THEN clean_steps END AS clean_steps
 		FROM nodes WHERE uuid = $1
 	), previous AS (
-		SELECT agent_url, token_generation FROM agent_checkins WHERE node_id = (SELECT id FROM node)
+		SELECT agent_url, agent_verify_ca, token_generation FROM agent_checkins WHERE node_id = (SELECT id FROM node)
 	), recorded AS (
 		INSERT INTO agent_checkins AS a (node_id, token_generation, checked_in_at, source_address,
-			protocol, agent_version, agent_status, agent_url, command_name, command_status, command_error)
-		SELECT node.id, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10 FROM node
+			protocol, agent_version, agent_status, agent_url, command_name, command_status, command_error,
+			agent_verify_ca)
+		SELECT node.id, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM node
 		WHERE node.agent_token_generation = $2
 		  AND NOT EXISTS (SELECT 1 FROM previous p
-			WHERE p.token_generation = $2 AND p.agent_url IS NOT NULL AND $7::text IS NOT NULL
-			  AND p.agent_url <> $7::text)
+			WHERE p.token_generation = $2
+			  AND ((p.agent_url IS NOT NULL AND $7::text IS NOT NULL AND p.agent_url <> $7::text)
+			    OR (p.agent_verify_ca IS NOT NULL AND $11::text IS NOT NULL AND p.agent_verify_ca <> $11::text)))
 		ON CONFLICT (node_id) DO UPDATE SET
 			token_generation = EXCLUDED.token_generation, checked_in_at = EXCLUDED.checked_in_at,
 			source_address = EXCLUDED.source_address, protocol = EXCLUDED.protocol,
 			agent_version = EXCLUDED.agent_version, agent_status = EXCLUDED.agent_status,
 			agent_url = COALESCE(EXCLUDED.agent_url, CASE WHEN a.token_generation = EXCLUDED.token_generation THEN a.agent_url END),
+			agent_verify_ca = COALESCE(EXCLUDED.agent_verify_ca,
+				CASE WHEN a.token_generation = EXCLUDED.token_generation THEN a.agent_verify_ca END),
 			command_name = EXCLUDED.command_name, command_status = EXCLUDED.command_status,
 			command_error = EXCLUDED.command_error
 		RETURNING node_id
 	)
 	SELECT node.*, EXISTS (SELECT 1 FROM recorded) AS recorded,
 		(SELECT agent_url FROM previous) AS previous_url,
+		(SELECT agent_verify_ca FROM previous) AS previous_verify_ca,
 		(SELECT token_generation FROM previous) AS previous_generation
 	FROM node`
 	var out CheckinOutcome
 	err := q.GetContext(ctx, &out, query, c.NodeUUID, c.TokenGeneration, c.SourceAddress, c.Protocol,
-		c.AgentVersion, c.AgentStatus, c.AgentURL, c.CommandName, c.CommandStatus, c.CommandError)
+		c.AgentVersion, c.AgentStatus, c.AgentURL, c.CommandName, c.CommandStatus, c.CommandError, c.AgentVerifyCA)
 	if err != nil {
 		return nil, translate(err)
 	}
