@@ -368,3 +368,29 @@ func TestHTTPBasicAuthReadsTheFileAgain(t *testing.T) {
 		t.Fatalf("log %q: want a warning about the file, without its content", logged.String())
 	}
 }
+
+// TestNoAuthIgnoresCredentials: in noauth mode (loopback only) every
+// request is admin and authentication headers are ignored, as Ironic's
+// noauth does: a broken token does not make a request fail.
+func TestNoAuthIgnoresCredentials(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	reg := builtin.Registry()
+	if err := reg.Enable([]string{"fake"}); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv := httptest.NewServer(publicapi.New(conductor.New(db, reg, log, conductor.Options{}), publicapi.NoAuth{}, db, log).Handler())
+	t.Cleanup(srv.Close)
+	s := &server{URL: srv.URL, DB: db}
+	for name, h := range map[string][]string{
+		"none":          nil,
+		"broken bearer": {"Authorization", "Bearer not-a-token"},
+		"broken token":  {"X-Auth-Token", "not-a-token"},
+		"wrong basic":   {"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("x:y"))},
+	} {
+		h = append(h, "X-OpenStack-Ironic-API-Version", "1.81")
+		must(t, s.do(t, "POST", "/v1/nodes", `{"driver": "fake", "name": "noauth-`+strings.ReplaceAll(name, " ", "-")+`"}`, h...), 201)
+		must(t, s.do(t, "GET", "/v1/nodes", "", h...), 200)
+	}
+}

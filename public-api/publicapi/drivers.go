@@ -17,6 +17,10 @@ func (a *API) listDrivers(c *gin.Context) {
 		return
 	}
 	kind := c.Query("type")
+	if kind != "" && !versionOf(c).AtLeast(vDynamicDrivers) {
+		a.fail(c, notAcceptable("Filter type", vDynamicDrivers, versionOf(c)))
+		return
+	}
 	if kind != "" && kind != "dynamic" && kind != "classic" {
 		a.fail(c, fault.New(fault.Invalid, "Invalid value for type: %q; use dynamic or classic.", kind))
 		return

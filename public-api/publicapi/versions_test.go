@@ -42,6 +42,7 @@ func TestVersionedBehaviour(t *testing.T) {
 		{"conductors before 1.49", "1.48", "GET", "/v1/conductors", "", 404, "1.49"},
 		{"conductors at 1.49", "1.49", "GET", "/v1/conductors", "", 200, ""},
 		{"driver fields before 1.77", "1.76", "GET", "/v1/drivers?fields=name", "", 406, "1.77"},
+		{"driver type filter before 1.30", "1.29", "GET", "/v1/drivers?type=dynamic", "", 406, "1.30"},
 		{"port physical_network before 1.34", "1.33", "POST", "/v1/ports", `{"node_uuid": "` + uuid + `", "address": "52:54:00:00:00:01", "physical_network": "p"}`, 406, "1.34"},
 	}
 	for _, tc := range tests {
