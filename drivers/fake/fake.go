@@ -235,10 +235,7 @@ func (d *Driver) CallVendor(ctx context.Context, n drivers.Node, method, _ strin
 	}
 	switch method {
 	case "echo":
-		if len(body) == 0 {
-			return map[string]any{}, nil
-		}
-		return body, nil
+		return echo(body), nil
 	case "slow":
 		return nil, nil
 	}
@@ -258,10 +255,7 @@ func (d *Driver) DriverVendorMethods() []drivers.VendorMethod {
 func (d *Driver) CallDriverVendor(ctx context.Context, method, _ string, body json.RawMessage) (any, error) {
 	switch method {
 	case "echo":
-		if len(body) == 0 {
-			return map[string]any{}, nil
-		}
-		return body, nil
+		return echo(body), nil
 	case "sleep":
 		var req struct {
 			Seconds float64 `json:"seconds"`
@@ -281,4 +275,12 @@ func (d *Driver) CallDriverVendor(ctx context.Context, method, _ string, body js
 		}
 	}
 	return nil, fmt.Errorf("fake driver vendor method %q: %w", method, drivers.ErrNotSupported)
+}
+
+// echo answers a passthru call with its body ({} for none).
+func echo(body json.RawMessage) any {
+	if len(body) == 0 {
+		return map[string]any{}
+	}
+	return body
 }

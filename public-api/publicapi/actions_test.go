@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/drivers/builtin"
 	"github.com/ferric-metal/ferric/public-api/publicapi"
-	"github.com/ferric-metal/ferric/shared/pgtest"
 )
 
 // runConductor runs a conductor over the server's database until the test
@@ -288,16 +286,7 @@ func TestNodeInventoryRoute(t *testing.T) {
 // calls: the next call is 503 at once.
 func TestDriverVendorPassthru(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDB(t)
-	reg := builtin.Registry()
-	if err := reg.Enable([]string{"fake"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := conductor.New(db, reg, log, conductor.Options{SyncCallWorkers: 1, SyncCallTimeout: 10 * time.Second})
-	srv := httptest.NewServer(publicapi.New(c, publicapi.NewJWTAuth(testKeys, issuer), db, log).Handler())
-	t.Cleanup(srv.Close)
-	s := &server{URL: srv.URL, DB: db}
+	s := newCustomServer(t, publicapi.NewJWTAuth(testKeys, issuer), conductor.Options{SyncCallWorkers: 1, SyncCallTimeout: 10 * time.Second})
 	member := as(t, "member", "1.81")
 
 	methods := jsonOf(t, must(t, s.do(t, "GET", "/v1/drivers/fake/vendor_passthru/methods", "", member...), 200))

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -23,9 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ferric-metal/ferric/conductor"
-	"github.com/ferric-metal/ferric/drivers/builtin"
 	"github.com/ferric-metal/ferric/public-api/publicapi"
-	"github.com/ferric-metal/ferric/shared/pgtest"
 )
 
 // TestEveryRoleOnEveryEndpoint: readers read, admins also enroll, edit and
@@ -123,16 +120,7 @@ func basicServer(t *testing.T, file, roles string, opts ...publicapi.Option) (*s
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := pgtest.NewDB(t)
-	reg := builtin.Registry()
-	if err := reg.Enable([]string{"fake"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := publicapi.New(conductor.New(db, reg, log, conductor.Options{}), auth, db, log, opts...)
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(srv.Close)
-	return &server{URL: srv.URL, DB: db}, auth
+	return newCustomServer(t, auth, conductor.Options{}, opts...), auth
 }
 
 func basic(user, password string) []string {
@@ -374,15 +362,7 @@ func TestHTTPBasicAuthReadsTheFileAgain(t *testing.T) {
 // noauth does: a broken token does not make a request fail.
 func TestNoAuthIgnoresCredentials(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDB(t)
-	reg := builtin.Registry()
-	if err := reg.Enable([]string{"fake"}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(publicapi.New(conductor.New(db, reg, log, conductor.Options{}), publicapi.NoAuth{}, db, log).Handler())
-	t.Cleanup(srv.Close)
-	s := &server{URL: srv.URL, DB: db}
+	s := newCustomServer(t, publicapi.NoAuth{}, conductor.Options{})
 	for name, h := range map[string][]string{
 		"none":          nil,
 		"broken bearer": {"Authorization", "Bearer not-a-token"},

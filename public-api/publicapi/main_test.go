@@ -52,14 +52,20 @@ func newServer(t testing.TB) *server {
 // newServerWith is newServer with API options.
 func newServerWith(t testing.TB, opts ...publicapi.Option) *server {
 	t.Helper()
+	return newCustomServer(t, publicapi.NewJWTAuth(testKeys, issuer), conductor.Options{}, opts...)
+}
+
+// newCustomServer is an operator API over a fresh database with the given
+// authentication, conductor options and API options, and the fake driver.
+func newCustomServer(t testing.TB, auth publicapi.Authenticator, copts conductor.Options, opts ...publicapi.Option) *server {
+	t.Helper()
 	db := pgtest.NewDB(t)
 	reg := builtin.Registry()
 	if err := reg.Enable([]string{"fake"}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c := conductor.New(db, reg, log, conductor.Options{})
-	api := publicapi.New(c, publicapi.NewJWTAuth(testKeys, issuer), db, log, opts...)
+	api := publicapi.New(conductor.New(db, reg, log, copts), auth, db, log, opts...)
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &server{URL: srv.URL, DB: db}
