@@ -151,6 +151,13 @@ func queryHot(ctx context.Context, q Querier, query string, args ...any) (*sql.R
 		}
 		preparedMu.Unlock()
 	}
+	// A cancelable context costs two goroutines per query (lib/pq's and
+	// database/sql's watchers), a tenth of a node read's CPU. These reads
+	// are bounded (an index probe, a keyset page), so without a deadline
+	// to keep, a client who leaves need not stop them.
+	if _, has := ctx.Deadline(); !has {
+		ctx = context.WithoutCancel(ctx)
+	}
 	return stmt.QueryContext(ctx, args...)
 }
 
