@@ -51,7 +51,7 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 	}
 	var node *store.Node
 	err := store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
-		n, err := c.nodeForAction(ctx, tx, ident)
+		n, err := c.nodeForUpdate(ctx, tx, ident)
 		if err != nil {
 			return err
 		}
@@ -59,9 +59,14 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 		if n.TargetProvisionState != nil {
 			target = *n.TargetProvisionState
 		}
+		// The transition first, the lock second, as Ironic checks them: an
+		// action the state forbids is 400 whoever holds the node.
 		to, newTarget, ok := nextState(n.ProvisionState, target, event)
 		if !ok {
 			return invalidTransition(n.UUID, n.ProvisionState, event)
+		}
+		if holder := n.LockHolder(c.now()); holder != "" {
+			return nodeLocked(n.UUID, holder)
 		}
 		if n.Maintenance && (event == EventDeploy || event == EventRebuild) {
 			return fault.New(fault.Invalid, "Node %s is in maintenance mode; it can not be deployed.", n.UUID)

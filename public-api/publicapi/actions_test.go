@@ -205,6 +205,14 @@ func TestActionErrors(t *testing.T) {
 	if doc := jsonOf(t, s.do(t, "GET", "/v1/nodes/"+id, "", auth...)); doc["reservation"] != "busy-conductor" {
 		t.Errorf("reservation shown as %v", doc["reservation"])
 	}
+	// On a locked node, a provision action its state allows is 409, one it
+	// forbids 400 (the transition is judged first, as in Ironic).
+	if r := s.do(t, "PUT", "/v1/nodes/"+id+"/states/provision", `{"target": "manage"}`, auth...); r.status != 409 {
+		t.Errorf("allowed provision action on a locked node: %d, want 409", r.status)
+	}
+	if r := s.do(t, "PUT", "/v1/nodes/"+id+"/states/provision", `{"target": "active"}`, auth...); r.status != 400 {
+		t.Errorf("forbidden provision action on a locked node: %d, want 400", r.status)
+	}
 }
 
 // TestMemberActs: the member role may act on nodes (power, provision, boot
