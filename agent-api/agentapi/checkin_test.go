@@ -3,6 +3,8 @@ package agentapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -427,5 +429,61 @@ func TestManualCleanStepsReachTheAgent(t *testing.T) {
 	tok = s.mustLookup(t, machine)
 	if in := mustCheckin(t, s, tok, nil); in.Action != conductor.ActionClean || in.Args["clean_steps"] != nil {
 		t.Errorf("automated clean: action %s args %v, want no steps", in.Action, in.Args)
+	}
+}
+
+// TestCheckinIsOneStatement: a checkin reads the node and records itself in
+// one statement (one indexed read, one write); anything more is a conductor
+// task. PostgreSQL counts what the agent API runs.
+func TestCheckinIsOneStatement(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	db := sqlx.MustOpen("postgres", url)
+	defer db.Close()
+	if _, err := db.Exec(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		t.Skipf("pg_stat_statements is not available on this server: %v", err)
+	}
+	var name string
+	if err := db.Get(&name, `SELECT current_database()`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(fmt.Sprintf(`ALTER DATABASE %q SET pg_stat_statements.track = 'top'`, name)); err != nil {
+		t.Fatal(err)
+	}
+	agentDB := sqlx.MustOpen("postgres", url) // sessions that start after the setting
+	defer agentDB.Close()
+	s := newStack(t, agentDB, stackOptions{})
+	seedNode(t, db, nodeSeed{state: conductor.StateWaitCallback, macs: []string{"52:54:00:00:0b:01"},
+		instanceInfo: map[string]any{"image_source": "http://images.example/os.qcow2"}})
+	tok := s.mustLookup(t, inv{macs: []string{"52:54:00:00:0b:01"}})
+	mustCheckin(t, s, tok, nil) // the statement is prepared on first use
+
+	counted := func() (calls int, queries []string) {
+		t.Helper()
+		rows, err := db.Query(`SELECT calls, query FROM pg_stat_statements
+			WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+			  AND query NOT LIKE '%pg_stat_statements%'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n int
+			var q string
+			if err := rows.Scan(&n, &q); err != nil {
+				t.Fatal(err)
+			}
+			calls += n
+			queries = append(queries, q)
+		}
+		return calls, queries
+	}
+	if _, err := db.Exec(`SELECT pg_stat_statements_reset()`); err != nil {
+		t.Fatal(err)
+	}
+	mustCheckin(t, s, tok, nil)
+	calls, queries := counted()
+	if calls != 1 || !strings.Contains(queries[0], "INSERT INTO agent_checkins") {
+		t.Errorf("a checkin ran %d statements, want the one that reads the node and records the checkin: %q", calls, queries)
 	}
 }

@@ -106,7 +106,11 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 		return nil, err
 	}
 	c.Port = port
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300", port, dir)
+	// pg_stat_statements is loaded but tracks nothing unless a database
+	// asks (ALTER DATABASE ... SET pg_stat_statements.track = 'top'): tests
+	// count the statements an operation runs.
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"+
+		" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=none", port, dir)
 	if err := c.run(ctx, "pg_ctl", "-D", dir, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start"); err != nil {
 		return nil, err
 	}
