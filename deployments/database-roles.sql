@@ -77,25 +77,49 @@ GRANT USAGE ON SEQUENCE tasks_id_seq TO ferric_agent_api;
 -- provision state and queue a task; these checks keep those writes to what
 -- an agent's report can cause, so that a compromised agent API cannot
 -- power off, clean or redeploy a node no agent is waiting on:
---   - a node's provision state changes only when the node waits for an
---     agent (wait call-back, clean wait, inspect wait: resumed or failed);
+--   - a node's provision state, target and last error change only from a
+--     state waiting for an agent to the state its report leads to (resumed:
+--     deploying, cleaning, inspecting; failed: deploy, clean, inspect
+--     failed);
+--   - its properties change only during inspection (or in enroll, where
+--     discovery works);
 --   - new nodes (discovery) start in enroll;
 --   - the only task it may queue resumes a node's deploy, clean or
 --     inspection in the agent pool.
--- They run for every role but act only on this one.
+-- They run for every role but act only on this one and its members (a
+-- superuser is not held to them).
+CREATE OR REPLACE FUNCTION ferric_is_agent_api() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT current_user = 'ferric_agent_api'
+        OR (pg_has_role(current_user, 'ferric_agent_api', 'MEMBER')
+            AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))
+$$;
+
 CREATE OR REPLACE FUNCTION ferric_agent_api_node_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_user <> 'ferric_agent_api' THEN
+    IF NOT ferric_is_agent_api() THEN
         RETURN NEW;
     END IF;
-    IF TG_OP = 'INSERT' AND NEW.provision_state <> 'enroll' THEN
-        RAISE EXCEPTION 'permission denied: the agent API enrolls nodes in enroll only'
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.provision_state IS DISTINCT FROM 'enroll' THEN
+            RAISE EXCEPTION 'permission denied: the agent API enrolls nodes in enroll only'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (NEW.provision_state, NEW.target_provision_state, NEW.last_error)
+            IS DISTINCT FROM (OLD.provision_state, OLD.target_provision_state, OLD.last_error)
+       AND (OLD.provision_state, NEW.provision_state) NOT IN (
+            ('wait call-back', 'deploying'), ('wait call-back', 'deploy failed'),
+            ('clean wait', 'cleaning'), ('clean wait', 'clean failed'),
+            ('inspect wait', 'inspecting'), ('inspect wait', 'inspect failed')) THEN
+        RAISE EXCEPTION 'permission denied: the agent API may only resume or fail a node waiting for an agent'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF TG_OP = 'UPDATE' AND NEW.provision_state IS DISTINCT FROM OLD.provision_state
-       AND OLD.provision_state NOT IN ('wait call-back', 'clean wait', 'inspect wait') THEN
-        RAISE EXCEPTION 'permission denied: the agent API moves only nodes waiting for an agent'
+    IF NEW.properties IS DISTINCT FROM OLD.properties
+       AND OLD.provision_state NOT IN ('inspecting', 'inspect wait', 'enroll') THEN
+        RAISE EXCEPTION 'permission denied: the agent API updates properties only during inspection'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     RETURN NEW;
@@ -108,9 +132,11 @@ CREATE TRIGGER ferric_agent_api_node_check BEFORE INSERT OR UPDATE ON nodes
 CREATE OR REPLACE FUNCTION ferric_agent_api_task_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_user = 'ferric_agent_api' AND NOT (NEW.kind = 'provision' AND NEW.pool = 'agent'
+    -- IS NOT TRUE: a missing member makes the condition NULL, which must
+    -- refuse too.
+    IF ferric_is_agent_api() AND (NEW.kind = 'provision' AND NEW.pool = 'agent'
             AND NEW.args->>'phase' = 'resume'
-            AND NEW.args->>'state' IN ('deploying', 'cleaning', 'inspecting')) THEN
+            AND NEW.args->>'state' IN ('deploying', 'cleaning', 'inspecting')) IS NOT TRUE THEN
         RAISE EXCEPTION 'permission denied: the agent API queues only the resumption of a node''s work'
             USING ERRCODE = 'insufficient_privilege';
     END IF;

@@ -137,6 +137,13 @@ func TestAgentRoleSuffices(t *testing.T) {
 		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'operator', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "cleaning", "phase": "resume"}')`,
 		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'agent', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "deleting", "phase": "resume"}')`,
 		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'agent', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "cleaning", "phase": "start"}')`,
+		`INSERT INTO tasks (kind, pool, node_id, driver, args) VALUES ('provision', 'agent', ` + fmt.Sprint(idle.ID) + `, 'fake', '{"state": "cleaning"}')`,
+		// A waiting node, moved where no report leads, or an idle one's target or properties.
+		`UPDATE nodes SET provision_state = 'cleaning', target_provision_state = 'available' WHERE id = ` + fmt.Sprint(waiting.ID),
+		`UPDATE nodes SET provision_state = 'active' WHERE id = ` + fmt.Sprint(waiting.ID),
+		`UPDATE nodes SET target_provision_state = 'deleted' WHERE id = ` + fmt.Sprint(idle.ID),
+		`UPDATE nodes SET last_error = 'x' WHERE id = ` + fmt.Sprint(idle.ID),
+		`UPDATE nodes SET properties = '{"cpus": 1}' WHERE id = ` + fmt.Sprint(idle.ID),
 	} {
 		_, err := agentDB.Exec(stmt)
 		if err == nil || !strings.Contains(err.Error(), "permission denied") {
