@@ -61,9 +61,10 @@ type LookupResult struct {
 // node being in a state that expects an agent, and reveals the agent token
 // of this boot if no lookup has yet. With discovery on, an inventory that
 // matches nothing enrolls a new node. When the node is being inspected (or,
-// with discovery on, is in enroll), the inventory of the lookup that wins
-// the reveal is stored with it and its properties updated: a later lookup
-// of the same boot, which anyone knowing the MACs can send, changes nothing.
+// with discovery on, is in enroll), the inventory is stored with it and its
+// properties updated: during inspection only the inventory of the lookup
+// that wins the reveal (a later lookup of the same boot, which anyone
+// knowing the MACs can send, changes nothing); in enroll, the latest.
 func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, error) {
 	found, err := a.find(ctx, req)
 	if err != nil {
@@ -77,7 +78,17 @@ func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, 
 		"Agent at %s looked the node up in %s; the agent token of boot %d was handed out.",
 		sourceText(req.Source), n.ProvisionState, n.TokenGeneration)}
 	var revealed bool
-	if req.Data != nil && !found.created && a.acceptsInventory(n) {
+	if req.Data != nil && !found.created && n.ProvisionState == StateEnroll && a.acceptsInventory(n) {
+		// Discovery's node takes the latest inventory (see saveInventory).
+		err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+			_, err := a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if req.Data != nil && !found.created && n.ProvisionState != StateEnroll && a.acceptsInventory(n) {
 		err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
 			if revealed, err = store.RevealAgentToken(ctx, tx, n.ID, n.TokenGeneration, note); err != nil || !revealed {
 				return err

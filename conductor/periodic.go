@@ -282,7 +282,7 @@ func (c *Conductor) syncOne(ctx context.Context, n *store.Node, cfg PeriodicConf
 	if !drift && !recovered && n.PowerSyncFailures == 0 && n.PowerState != nil {
 		return syncSame // nothing to write
 	}
-	if err := store.RecordPowerRead(ctx, c.db, n.ID, string(state)); err != nil {
+	if err := store.RecordPowerRead(ctx, c.db, n.ID, n.LockToken, string(state)); err != nil {
 		if !errors.Is(err, store.ErrStale) {
 			c.log.Warn("recording a power read failed", "node", n.UUID, "error", err)
 		}
@@ -321,8 +321,11 @@ func (c *Conductor) forcePower(ctx context.Context, n *store.Node, found drivers
 		c.log.Warn("forcing power state failed", "node", n.UUID, "error", err)
 		return syncFailed
 	}
-	if err := revokeAgentTokensOnPower(lk.ctx, c.db, n.ID, lk.fence(), action); err != nil {
-		c.log.Warn("revoking agent tokens after forcing power off failed", "node", n.UUID, "error", err)
+	// The agent is gone if the machine was found off, or is now powered off.
+	if found == drivers.PowerOff || action == drivers.ActionPowerOff {
+		if err := store.RevokeAgentTokens(lk.ctx, c.db, n.ID, lk.fence()); err != nil {
+			c.log.Warn("revoking agent tokens after forcing the power state failed", "node", n.UUID, "error", err)
+		}
 	}
 	return syncChanged
 }

@@ -131,6 +131,20 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	if g := tokenGeneration(t, e, n.ID); g != 2 {
 		t.Errorf("agent token generation %d after forcing power off, want 2 (revoked)", g)
 	}
+	// Recorded on, found off, forced back on: the agent that was running is
+	// gone, so are its tokens.
+	if _, err := e.db.Exec(`UPDATE nodes SET power_state = 'power on', power_sync_due_at = now() WHERE id = $1`, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SyncPowerStates(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := drv.PowerState(ctx, drivers.Node{UUID: n.UUID}); p != drivers.PowerOn {
+		t.Errorf("hardware left %s; force should power it on", p)
+	}
+	if g := tokenGeneration(t, e, n.ID); g != 3 {
+		t.Errorf("agent token generation %d after finding the machine off, want 3 (revoked)", g)
+	}
 }
 
 func tokenGeneration(t *testing.T, e *env, nodeID int64) int64 {

@@ -151,13 +151,6 @@ func queryHot(ctx context.Context, q Querier, query string, args ...any) (*sql.R
 		}
 		preparedMu.Unlock()
 	}
-	// A cancelable context costs two goroutines per query (lib/pq's and
-	// database/sql's watchers), a tenth of a node read's CPU. These reads
-	// are bounded (an index probe, a keyset page), so without a deadline
-	// to keep, a client who leaves need not stop them.
-	if _, has := ctx.Deadline(); !has {
-		ctx = context.WithoutCancel(ctx)
-	}
 	return stmt.QueryContext(ctx, args...)
 }
 
@@ -196,6 +189,13 @@ func nodeIDByUUID(ctx context.Context, q Querier, id string) (int64, error) {
 }
 
 func getNodeWhere(ctx context.Context, q Querier, where string, arg any) (*Node, error) {
+	// A cancelable context costs two goroutines per query (lib/pq's and
+	// database/sql's watchers), a tenth of a node read's CPU. This read is
+	// one probe of a unique index, so without a deadline to keep, a client
+	// who leaves need not stop it.
+	if _, has := ctx.Deadline(); !has {
+		ctx = context.WithoutCancel(ctx)
+	}
 	nodes, err := queryNodes(ctx, q, NodeFull, 1, `SELECT `+nodeColumns+` FROM nodes WHERE `+where, arg)
 	if err != nil {
 		return nil, err

@@ -29,8 +29,11 @@ func ClaimPowerSync(ctx context.Context, q Querier, drivers []string, group stri
 
 // RecordPowerRead stores a successful power read: the state, a reset
 // failure count and a cleared "power failure" fault. It writes nothing if
-// someone started working on the node since the claim (ErrStale).
-func RecordPowerRead(ctx context.Context, q Querier, nodeID int64, state string) error {
+// someone started working on the node since the claim (ErrStale): the node
+// is locked, a power action is pending, or it was locked and released
+// meanwhile (its lock token, lockToken at the claim, moved on), since the
+// read may predate that work.
+func RecordPowerRead(ctx context.Context, q Querier, nodeID, lockToken int64, state string) error {
 	// A machine found off that was recorded otherwise lost its agent: its
 	// tokens are revoked, as after a power off through Ferric (SET reads
 	// the row as it was).
@@ -40,8 +43,9 @@ func RecordPowerRead(ctx context.Context, q Querier, nodeID int64, state string)
 		    agent_token_generation = agent_token_generation +
 		        CASE WHEN $2 = 'power off' AND power_state IS DISTINCT FROM 'power off' THEN 1 ELSE 0 END,
 		    agent_token_revealed = agent_token_revealed AND NOT ($2 = 'power off' AND power_state IS DISTINCT FROM 'power off')
-		WHERE id = $1 AND (reservation IS NULL OR reservation_expires_at <= now()) AND target_power_state IS NULL`,
-		nodeID, state)
+		WHERE id = $1 AND (reservation IS NULL OR reservation_expires_at <= now()) AND target_power_state IS NULL
+		  AND lock_token = $3`,
+		nodeID, state, lockToken)
 	return staleResult(res, err)
 }
 

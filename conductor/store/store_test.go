@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -187,5 +188,31 @@ func TestMigrationsFromScratch(t *testing.T) {
 	var exists bool
 	if err := db.Get(&exists, `SELECT to_regclass('ports') IS NOT NULL`); err != nil || !exists {
 		t.Fatalf("ports table missing: %v", err)
+	}
+}
+
+// TestPowerReadIsFenced: a power read taken before the node was locked and
+// released again is stale, and writes nothing (it could revoke the agent
+// tokens of a machine the work in between restarted).
+func TestPowerReadIsFenced(t *testing.T) {
+	t.Parallel()
+	db, ctx := pgtest.NewDB(t), context.Background()
+	n := mustNode(t, db, &store.Node{Name: name("fenced")})
+	claimed, err := store.GetNodeByID(ctx, db, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := store.AcquireNodeLock(ctx, db, n.ID, "worker", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReleaseNodeLock(ctx, db, n.ID, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RecordPowerRead(ctx, db, n.ID, claimed.LockToken, "power off"); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("read from before the lock: %v, want ErrStale", err)
+	}
+	if err := store.RecordPowerRead(ctx, db, n.ID, tok, "power off"); err != nil {
+		t.Fatalf("read after it: %v", err)
 	}
 }

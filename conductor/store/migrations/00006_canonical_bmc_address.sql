@@ -39,6 +39,19 @@ ALTER TABLE nodes ADD COLUMN bmc_address text GENERATED ALWAYS AS (ferric_canoni
 ))) STORED;
 CREATE INDEX nodes_bmc_address_idx ON nodes (bmc_address) WHERE bmc_address IS NOT NULL;
 
+-- The agent API's role (deployments/database-roles.sql) read the column
+-- dropped above: it reads the new one, so lookups keep working before the
+-- script is run again.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ferric_agent_api') THEN
+        GRANT SELECT (bmc_address) ON nodes TO ferric_agent_api;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
 ALTER TABLE nodes DROP COLUMN bmc_address;
 ALTER TABLE nodes ADD COLUMN bmc_address text GENERATED ALWAYS AS (lower(COALESCE(
