@@ -46,26 +46,41 @@ func Secrets(m map[string]any, extraKeys ...string) map[string]any {
 	return out
 }
 
-// inlineSecret finds a secret written inside a string, as oslo.utils'
-// mask_password does: key=value, key: value, "key": "value" and
-// <key>value</key>, for keys naming a secret. The value ends at
-// whitespace, a quote, & , or ;.
-var inlineSecret = regexp.MustCompile(`(?i)(` + secretKeyPattern() + `)(["']?\s*[=:]\s*["']?|>)([^\s"'&,;<]+)`)
+// Secrets written inside strings, as oslo.utils' mask_password finds them:
+// key=value, key: value, "key": "value" (a quoted value to its closing
+// quote), <key>value</key>, and the password of a URL's user information.
+// A key names a secret when it ends with one of secretKeyParts and starts
+// a word (so "token_ttl: 3600" and "https://secret-bmc:8443" are left be).
+var (
+	inlineKeyValue = regexp.MustCompile(`(?i)(^|[^\w.-])(\w*(?:` + secretKeyAlternatives() + `))(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s"'&,;<]+)`)
+	inlineXML      = regexp.MustCompile(`(?i)(<\w*(?:` + secretKeyAlternatives() + `)>)[^<]*(</)`)
+	urlPassword    = regexp.MustCompile(`(://[^:/@\s]+:)[^@\s/]+(@)`)
+)
 
-func secretKeyPattern() string {
+func secretKeyAlternatives() string {
 	parts := make([]string, len(secretKeyParts))
 	for i, p := range secretKeyParts {
 		parts[i] = regexp.QuoteMeta(p)
 	}
-	return `[\w.-]*(?:` + strings.Join(parts, "|") + `)[\w.-]*`
+	return strings.Join(parts, "|")
 }
 
-// String masks the secrets written inside s (password=..., "token": "...").
+// String masks the secrets written inside s (password=..., "token": "...",
+// <password>...</password>, https://user:...@host).
 func String(s string) string {
 	if !strings.ContainsAny(s, "=:>") {
 		return s
 	}
-	return inlineSecret.ReplaceAllString(s, "${1}${2}"+Mask)
+	s = inlineKeyValue.ReplaceAllStringFunc(s, func(m string) string {
+		g := inlineKeyValue.FindStringSubmatch(m)
+		value := Mask
+		if q := g[4][0]; q == '"' || q == '\'' {
+			value = string(q) + Mask + string(q)
+		}
+		return g[1] + g[2] + g[3] + value
+	})
+	s = inlineXML.ReplaceAllString(s, "${1}"+Mask+"${2}")
+	return urlPassword.ReplaceAllString(s, "${1}"+Mask+"${2}")
 }
 
 func maskValue(v any) any {

@@ -42,6 +42,13 @@ func TestSecretsInsideStrings(t *testing.T) {
 		"SECRET: s3 next":                                        "SECRET: ****** next",
 		"user=admin host=10.0.0.1":                               "user=admin host=10.0.0.1",
 		"no secrets here":                                        "no secrets here",
+		"https://secret-bmc.example.com:8443/redfish/v1":         "https://secret-bmc.example.com:8443/redfish/v1",
+		"token_ttl: 3600, passwordless: true":                    "token_ttl: 3600, passwordless: true",
+		"/etc/secrets:/mnt:ro":                                   "/etc/secrets:/mnt:ro",
+		`password="hunter 2" next`:                               `password="******" next`,
+		"http://admin:pw0rd@images.example/os.qcow2":             "http://admin:******@images.example/os.qcow2",
+		"<password>p&amp;ss</password>":                          "<password>******</password>",
+		"fd00::1 and [fd00::2]:623":                              "fd00::1 and [fd00::2]:623",
 	} {
 		if got := redact.String(in); got != want {
 			t.Errorf("String(%q) = %q, want %q", in, got, want)
