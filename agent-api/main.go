@@ -81,6 +81,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	api, err := agentapi.New(agents, log, agentapi.Options{
 		AllowedSources: allowed, TrustedProxies: cfg.AgentTrustedProxies,
 		RateLimit: cfg.AgentRateLimit, MaxInFlight: cfg.AgentMaxInFlight,
+		BodiesPerSource: cfg.AgentBodiesPerSource,
 	})
 	if err != nil {
 		return err

@@ -49,6 +49,12 @@ type Options struct {
 	// MaxInFlight bounds the requests served at once; more get 503 at
 	// once. Default 256.
 	MaxInFlight int
+	// BodiesPerSource bounds the request bodies one source (an address, an
+	// IPv6 /64) may be sending at once, of each kind (inventories, small
+	// bodies); 0: a sixteenth of MaxInFlight for inventories, a quarter
+	// for small bodies. Behind a proxy, set TrustedProxies, or every agent
+	// is the proxy.
+	BodiesPerSource int
 	// RequestTimeout is the deadline of one request's work. Default 10 s.
 	RequestTimeout time.Duration
 	// Now is the clock of the rate limiter. Default time.Now.

@@ -95,7 +95,8 @@ func benchmarkAgentAPI(b *testing.B, nodes int) {
 	}
 	b.Logf("seeded %d nodes and ports, minted %d agent tokens, in %v", nodes, len(tokens), time.Since(began).Round(time.Millisecond))
 
-	s := newStack(b, db, stackOptions{api: agentapi.Options{RateLimit: 1e9}}) // the limiter runs, never limits
+	// The limiter runs, never limits; the 64 agents share one address here.
+	s := newStack(b, db, stackOptions{api: agentapi.Options{RateLimit: 1e9, BodiesPerSource: benchAgents}})
 	clients, err := loadgen.DialN(benchAgents, s.url)
 	if err != nil {
 		b.Fatal(err)

@@ -7,11 +7,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/shared/apierror"
+	"github.com/ferric-metal/ferric/shared/middleware"
 	"github.com/ferric-metal/ferric/shared/ratelimit"
 )
 
@@ -80,6 +82,68 @@ func (a *API) rateLimit() gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// bodyReaders bounds the request bodies being read at once, in all and
+// from one source (ratelimit.ClientKey: an address, an IPv6 /64). Bodies
+// are read before a request takes an in-flight slot, so that a host
+// sending slowly holds none; these bounds keep slow senders from filling
+// memory instead, and one source from taking all the readers.
+type bodyReaders struct {
+	slots     chan struct{}
+	perSource int
+
+	mu     sync.Mutex
+	active map[netip.Prefix]int
+}
+
+func newBodyReaders(total, perSource int) *bodyReaders {
+	return &bodyReaders{slots: make(chan struct{}, total), perSource: perSource, active: map[netip.Prefix]int{}}
+}
+
+// read takes a reader, reads the body (at most max bytes: 413 beyond) and
+// gives the reader back before the handlers that follow run. Beyond either
+// bound: 503 at once, with Retry-After.
+func (b *bodyReaders) read(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key := ratelimit.ClientKey(sourceOf(c))
+		b.mu.Lock()
+		mine := b.active[key] < b.perSource
+		if mine {
+			b.active[key]++
+		}
+		b.mu.Unlock()
+		if mine {
+			select {
+			case b.slots <- struct{}{}:
+			default:
+				mine = false
+				b.release(key, false)
+			}
+		}
+		if !mine {
+			c.Header("Retry-After", "1")
+			apierror.Write(c.Writer, http.StatusServiceUnavailable, "The agent API is busy; retry shortly.")
+			c.Abort()
+			return
+		}
+		ok := middleware.ReadBodyNow(c, max)
+		b.release(key, true)
+		if ok {
+			c.Next()
+		}
+	}
+}
+
+func (b *bodyReaders) release(key netip.Prefix, slot bool) {
+	if slot {
+		<-b.slots
+	}
+	b.mu.Lock()
+	if b.active[key]--; b.active[key] <= 0 {
+		delete(b.active, key)
+	}
+	b.mu.Unlock()
 }
 
 // limitInFlight serves at most n requests at once; the next gets 503 at

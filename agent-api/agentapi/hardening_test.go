@@ -276,3 +276,39 @@ func TestSourceAllowListAndProxies(t *testing.T) {
 		t.Errorf("agent 10.0.0.2 behind the same proxy: %d, want 200", r.Status)
 	}
 }
+
+// TestBodyReadersBounded: bodies being read are bounded per source (and in
+// all), so slow senders cannot fill memory: beyond its share a source gets
+// 503 at once for that kind of body, while its other requests go on.
+func TestBodyReadersBounded(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, pgtest.NewDB(t), stackOptions{api: agentapi.Options{MaxInFlight: 16}}) // one inventory reader per source
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", s.url+"/v1/lookup", pr)
+	slowDone := make(chan int, 1)
+	go func() { // ends when the pipe is closed below
+		resp, err := agentClient("").Do(req)
+		if err != nil {
+			slowDone <- 0
+			return
+		}
+		resp.Body.Close()
+		slowDone <- resp.StatusCode
+	}()
+	_, _ = pw.Write([]byte(`{"interfaces": [`))
+	waitFor(t, "the slow upload to hold the source's reader", func() bool {
+		return s.lookup(t, inv{macs: []string{"52:54:00:00:0a:01"}}).Status == 503
+	})
+	r := s.lookup(t, inv{macs: []string{"52:54:00:00:0a:01"}})
+	if r.Status != 503 || r.Header.Get("Retry-After") == "" {
+		t.Errorf("second inventory from the source: %d, want 503 with Retry-After", r.Status)
+	}
+	if r := s.checkin(t, "not-a-token", nil); r.Status != 401 {
+		t.Errorf("a checkin from the same source: %d, want 401 (read and judged, not refused as busy)", r.Status)
+	}
+	_ = pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-slowDone
+	waitFor(t, "the reader to be free", func() bool {
+		return s.lookup(t, inv{macs: []string{"52:54:00:00:0a:01"}}).Status == 404
+	})
+}

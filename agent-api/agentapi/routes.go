@@ -45,13 +45,30 @@ func (a *API) Handler() http.Handler {
 	guarded := r.Group("", guards...)
 	// Then each route reads its whole body, within its cap (413 beyond),
 	// before taking one of the in-flight slots: a host sending slowly holds
-	// none.
+	// none. The bodies being read at once are bounded apart (bodyReaders):
+	// inventories (1 MiB) as many as the in-flight slots, small bodies (64
+	// KiB) four times as many, and a source only a share of those
+	// (Options.BodiesPerSource).
 	inFlight := []gin.HandlerFunc{
 		limitInFlight(a.opts.MaxInFlight), // 503 at once when busy
 		deadline(a.opts.RequestTimeout),   // bounds the database work
 	}
+	perSource := func(share int) int {
+		if a.opts.BodiesPerSource > 0 {
+			return a.opts.BodiesPerSource
+		}
+		return max(1, a.opts.MaxInFlight/share)
+	}
+	readers := map[int64]*bodyReaders{
+		maxInventoryBody: newBodyReaders(a.opts.MaxInFlight, perSource(16)),
+		maxCheckinBody:   newBodyReaders(4*a.opts.MaxInFlight, perSource(4)),
+	}
 	serve := func(bodyCap int64, h gin.HandlerFunc) []gin.HandlerFunc {
-		return append(append([]gin.HandlerFunc{middleware.ReadBody(bodyCap)}, inFlight...), h)
+		read := middleware.ReadBody(bodyCap)
+		if r, ok := readers[bodyCap]; ok {
+			read = r.read(bodyCap)
+		}
+		return append(append([]gin.HandlerFunc{read}, inFlight...), h)
 	}
 
 	// Native form.

@@ -38,6 +38,7 @@ type Config struct {
 	AgentTrustedProxies  []string
 	AgentRateLimit       float64
 	AgentMaxInFlight     int
+	AgentBodiesPerSource int
 	AgentTLSCertFile     string
 	AgentTLSKeyFile      string
 	AgentTokenTTL        time.Duration
@@ -159,6 +160,16 @@ var Settings = []Setting{
 	{Flag: "agent-max-in-flight", Default: "256", Programs: []string{AgentAPI},
 		Usage: "Requests the agent API serves at once; more get 503 at once.",
 		set:   func(c *Config, v string) (err error) { c.AgentMaxInFlight, err = parsePositive(v); return }},
+	{Flag: "agent-bodies-per-source", Default: "0", Programs: []string{AgentAPI},
+		Usage: "Request bodies one source (an address, an IPv6 /64) may be sending at once, of each kind (inventories, checkins); more get 503 at once. 0: a sixteenth of agent-max-in-flight for inventories, a quarter for checkins. Behind a proxy, set agent-trusted-proxies, or every agent counts as the proxy.",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q is not a count such as 16 (0: derived from agent-max-in-flight)", v)
+			}
+			c.AgentBodiesPerSource = n
+			return nil
+		}},
 	{Flag: "agent-tls-cert-file", Programs: []string{AgentAPI},
 		Usage: "PEM certificate (chain) the agent API serves TLS with; with agent-tls-key-file. Empty: plain HTTP.",
 		set:   func(c *Config, v string) error { c.AgentTLSCertFile = v; return nil }},

@@ -91,25 +91,33 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 // memory. A larger body is 413, a body that cannot be read 400.
 func ReadBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.ContentLength > max {
-			apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large (larger than %d bytes).", max))
-			c.Abort()
-			return
-		}
-		if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		if ReadBodyNow(c, max) {
 			c.Next()
-			return
 		}
-		body, err := jsonbody.Read(http.MaxBytesReader(c.Writer, c.Request.Body, max))
-		if err != nil {
-			status, msg := apierror.Describe(err)
-			apierror.Write(c.Writer, status, msg)
-			c.Abort()
-			return
-		}
-		c.Request.Body = io.NopCloser(bytes.NewReader(body))
-		c.Next()
 	}
+}
+
+// ReadBodyNow is ReadBody for a middleware of its own: it reads the body
+// into memory, or answers 413 or 400 and aborts, and reports whether it
+// read it.
+func ReadBodyNow(c *gin.Context, max int64) bool {
+	if c.Request.ContentLength > max {
+		apierror.Write(c.Writer, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large (larger than %d bytes).", max))
+		c.Abort()
+		return false
+	}
+	if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		return true
+	}
+	body, err := jsonbody.Read(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+	if err != nil {
+		status, msg := apierror.Describe(err)
+		apierror.Write(c.Writer, status, msg)
+		c.Abort()
+		return false
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	return true
 }
 
 // Admit lets at most slots requests run the handlers that follow at once;
