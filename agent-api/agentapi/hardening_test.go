@@ -170,19 +170,7 @@ func TestInFlightLimit(t *testing.T) {
 	var writers []*io.PipeWriter
 	slowDone := make(chan int, 4)
 	for range 4 {
-		pr, pw := io.Pipe()
-		writers = append(writers, pw)
-		req, _ := http.NewRequest("POST", s.url+"/v1/lookup", pr)
-		go func() { // ends when the pipe is closed below
-			resp, err := agentClient("").Do(req)
-			if err != nil {
-				slowDone <- 0
-				return
-			}
-			resp.Body.Close()
-			slowDone <- resp.StatusCode
-		}()
-		_, _ = pw.Write([]byte(`{"interfaces": [`))
+		writers = append(writers, slowUpload(s, slowDone))
 	}
 	if r := do(t, defaultClient, "GET", s.url+"/", nil); r.Status != 200 {
 		t.Fatalf("with four bodies still coming and two slots: %d, want 200", r.Status)
@@ -283,19 +271,8 @@ func TestSourceAllowListAndProxies(t *testing.T) {
 func TestBodyReadersBounded(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, pgtest.NewDB(t), stackOptions{api: agentapi.Options{MaxInFlight: 16}}) // one inventory reader per source
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest("POST", s.url+"/v1/lookup", pr)
 	slowDone := make(chan int, 1)
-	go func() { // ends when the pipe is closed below
-		resp, err := agentClient("").Do(req)
-		if err != nil {
-			slowDone <- 0
-			return
-		}
-		resp.Body.Close()
-		slowDone <- resp.StatusCode
-	}()
-	_, _ = pw.Write([]byte(`{"interfaces": [`))
+	pw := slowUpload(s, slowDone)
 	waitFor(t, "the slow upload to hold the source's reader", func() bool {
 		return s.lookup(t, inv{macs: []string{"52:54:00:00:0a:01"}}).Status == 503
 	})
@@ -311,4 +288,23 @@ func TestBodyReadersBounded(t *testing.T) {
 	waitFor(t, "the reader to be free", func() bool {
 		return s.lookup(t, inv{macs: []string{"52:54:00:00:0a:01"}}).Status == 404
 	})
+}
+
+// slowUpload starts a lookup whose inventory arrives slowly: the start of
+// it now, the rest never. Closing the returned writer ends the request;
+// its status (0 when it failed) then goes to done.
+func slowUpload(s *stack, done chan<- int) *io.PipeWriter {
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", s.url+"/v1/lookup", pr)
+	go func() { // ends when the writer is closed
+		resp, err := agentClient("").Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	_, _ = pw.Write([]byte(`{"interfaces": [`))
+	return pw
 }

@@ -162,13 +162,9 @@ var Settings = []Setting{
 		set:   func(c *Config, v string) (err error) { c.AgentMaxInFlight, err = parsePositive(v); return }},
 	{Flag: "agent-bodies-per-source", Default: "0", Programs: []string{AgentAPI},
 		Usage: "Request bodies one source (an address, an IPv6 /64) may be sending at once, of each kind (inventories, checkins); more get 503 at once. 0: a sixteenth of agent-max-in-flight for inventories, a quarter for checkins. Behind a proxy, set agent-trusted-proxies, or every agent counts as the proxy.",
-		set: func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("%q is not a count such as 16 (0: derived from agent-max-in-flight)", v)
-			}
-			c.AgentBodiesPerSource = n
-			return nil
+		set: func(c *Config, v string) (err error) {
+			c.AgentBodiesPerSource, err = parseCount(v, "derived from agent-max-in-flight")
+			return
 		}},
 	{Flag: "agent-tls-cert-file", Programs: []string{AgentAPI},
 		Usage: "PEM certificate (chain) the agent API serves TLS with; with agent-tls-key-file. Empty: plain HTTP.",
@@ -251,14 +247,7 @@ var Settings = []Setting{
 		set:   func(c *Config, v string) (err error) { c.SyncCallTimeout, err = parseDuration(v); return }},
 	{Flag: "api-concurrency", Default: "0", Programs: []string{PublicAPI},
 		Usage: "Requests the operator API works on at once; more wait their turn, first come first served, for up to 5s and then get 503 with Retry-After. Synchronous BMC calls are bounded by sync-call-workers instead. 0: two per CPU, at least 4; raise it when PostgreSQL is on another machine.",
-		set: func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return fmt.Errorf("%q is not a count such as 8 (0: two per CPU)", v)
-			}
-			c.APIConcurrency = n
-			return nil
-		}},
+		set:   func(c *Config, v string) (err error) { c.APIConcurrency, err = parseCount(v, "two per CPU"); return }},
 	{Flag: "lock-ttl", Default: "30s", Programs: []string{Conductor},
 		Usage: "Lease of a node's exclusive lock; renewed every third of it while a task runs. A dead conductor's locks free themselves after it.",
 		set:   func(c *Config, v string) (err error) { c.LockTTL, err = parseDuration(v); return }},
@@ -383,6 +372,15 @@ func parsePositive(v string) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("%q is not a positive integer", v)
+	}
+	return n, nil
+}
+
+// parseCount parses a count where 0 means a default, which zero describes.
+func parseCount(v, zero string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a count such as 8 (0: %s)", v, zero)
 	}
 	return n, nil
 }
