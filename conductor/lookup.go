@@ -162,7 +162,7 @@ func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (str
 	if refusedBoot != 0 { // recorded once the row lock is released: the history row refers to it
 		a.c.log.Info("inspection data refused: this boot's inventory is stored already", "node", n.UUID,
 			"source", sourceText(req.Source))
-		a.historyOnce(ctx, n.ID, "WARNING", fmt.Sprintf(
+		a.historyOnce(ctx, n.ID, refusedInventory, fmt.Sprintf(
 			"Inspection data from %s refused: the inventory of boot %d was stored already.", sourceText(req.Source), refusedBoot))
 	}
 	if err != nil {
@@ -322,7 +322,7 @@ func (a *Agents) findEvidence(ctx context.Context, q store.Querier, ev inventory
 func (a *Agents) refuseState(ctx context.Context, n *store.AgentNode, source string) error {
 	a.c.log.Info("lookup refused: the node does not expect an agent in its state",
 		"node", n.UUID, "provision_state", n.ProvisionState, "source", source)
-	a.historyOnce(ctx, n.ID, "WARNING", fmt.Sprintf(
+	a.historyOnce(ctx, n.ID, refusedState, fmt.Sprintf(
 		"Agent lookup from %s refused: provision state %q does not expect an agent.", source, n.ProvisionState))
 	return errLookupFailed
 }
@@ -333,16 +333,25 @@ func (a *Agents) refuseAmbiguous(ctx context.Context, m inventory.Match, source 
 	a.c.log.Warn("lookup refused: ambiguous evidence; not guessing", "verdict", m.Verdict.String(),
 		"node_ids", m.Involved, "detail", m.Detail, "source", source)
 	for _, id := range m.Involved {
-		a.historyOnce(ctx, id, "WARNING", fmt.Sprintf(
+		a.historyOnce(ctx, id, refusedAmbiguous, fmt.Sprintf(
 			"Agent lookup from %s refused: %s between nodes %v (%s).", source, m.Verdict, m.Involved, m.Detail))
 	}
 	return errLookupFailed
 }
 
-// historyOnce records an agent event in the node's history unless the same
-// was recorded recently. History is an aid: failures are logged only.
-func (a *Agents) historyOnce(ctx context.Context, nodeID int64, severity, event string) {
-	e := store.HistoryEvent{NodeID: nodeID, Severity: severity, EventType: "agent", Event: event, Conductor: &a.c.opts.Name}
+// The kinds of refusal recorded in node histories, each once per episode
+// (their event types: one kind does not hide another).
+const (
+	refusedState     = "agent_refused_state"     // the node expects no agent
+	refusedAmbiguous = "agent_refused_ambiguous" // conflicting evidence or a tie
+	refusedInventory = "agent_refused_inventory" // this boot's inventory is stored already
+)
+
+// historyOnce records an agent's refusal of the given kind in the node's
+// history unless one of that kind was recorded recently. History is an
+// aid: failures are logged only.
+func (a *Agents) historyOnce(ctx context.Context, nodeID int64, kind, event string) {
+	e := store.HistoryEvent{NodeID: nodeID, Severity: "WARNING", EventType: kind, Event: event, Conductor: &a.c.opts.Name}
 	if err := store.AddHistoryUnlessRecent(ctx, a.q, e, historyQuiet); err != nil {
 		a.c.log.Warn("writing node history failed", "node_id", nodeID, "error", err)
 	}

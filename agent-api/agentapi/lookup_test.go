@@ -406,4 +406,14 @@ func TestRefusalsRecordedOncePerEpisode(t *testing.T) {
 	if c := count(t, db, `SELECT count(*) FROM node_history WHERE node_id = $1 AND severity = 'WARNING'`, n.ID); c != 1 {
 		t.Errorf("%d history entries for five refused lookups from five addresses, want 1", c)
 	}
+	// A refusal of another kind is recorded all the same.
+	seedNode(t, db, nodeSeed{state: conductor.StateWaitCallback, driverInfo: map[string]any{"ipmi_address": "10.20.9.9"}})
+	r := do(t, defaultClient, "POST", s.url+"/v1/lookup", inv{macs: []string{"52:54:00:00:0c:01"}, bmc: "10.20.9.9"}.json(),
+		"Content-Type", "application/json", "X-Forwarded-For", "10.20.0.9")
+	if r.Status != 404 {
+		t.Fatalf("conflicting lookup: %d, want 404", r.Status)
+	}
+	if c := count(t, db, `SELECT count(DISTINCT event_type) FROM node_history WHERE node_id = $1 AND severity = 'WARNING'`, n.ID); c != 2 {
+		t.Errorf("%d kinds of refusal recorded, want 2 (wrong state, then conflicting evidence)", c)
+	}
 }
