@@ -251,7 +251,13 @@ func (s *Sim) State(name string) string {
 
 // SetState writes a chassis state file (e.g. "power" "1", or "hang" "30").
 func (s *Sim) SetState(name, value string) {
-	if err := os.WriteFile(filepath.Join(s.ChassisDir, name), []byte(value+"\n"), 0o644); err != nil {
+	// Written aside and renamed into place: ipmi_sim's chassis script may
+	// read the file at any moment, and must never see it empty.
+	tmp := filepath.Join(s.ChassisDir, "."+name+".new")
+	if err := os.WriteFile(tmp, []byte(value+"\n"), 0o644); err != nil {
+		s.t.Fatalf("ipmisim: writing %s: %v", name, err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.ChassisDir, name)); err != nil {
 		s.t.Fatalf("ipmisim: writing %s: %v", name, err)
 	}
 }

@@ -23,6 +23,10 @@ read_state() { # <name> <default>
     if [ -f "$dir/$1" ]; then cat "$dir/$1"; else echo "$2"; fi
 }
 
+write_state() { # <name> <value>: renamed into place, never seen half-written
+    printf '%s\n' "$2" > "$dir/.$1.$$" && mv -f "$dir/.$1.$$" "$dir/$1"
+}
+
 if [ -f "$dir/hang" ]; then
     sleep "$(cat "$dir/hang")"
 fi
@@ -44,16 +48,16 @@ set)
         shift 2
         case $p in
         power)
-            echo "$v" > "$dir/power" ;;
+            write_state power "$v" ;;
         reset)
             # a reset pulse: count it, power stays as it is
-            echo $(( $(read_state resets 0) + 1 )) > "$dir/resets" ;;
+            write_state resets $(( $(read_state resets 0) + 1 )) ;;
         shutdown)
             # soft-off request: a real OS would shut down; emulate it at once
-            [ -f "$dir/ignore_shutdown" ] || echo 0 > "$dir/power" ;;
+            [ -f "$dir/ignore_shutdown" ] || write_state power 0 ;;
         boot)
             case $v in
-            none|pxe|default|cdrom|bios) echo "$v" > "$dir/boot" ;;
+            none|pxe|default|cdrom|bios) write_state boot "$v" ;;
             *) echo "invalid boot value: $v"; exit 1 ;;
             esac ;;
         identify)
