@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,19 +82,14 @@ func ListChassis(ctx context.Context, q Querier, cq ChassisQuery) ([]Chassis, er
 	if err != nil {
 		return nil, err
 	}
-	var where []string
-	args := []any{cq.Limit}
+	var c conditions
 	if cq.MarkerID != 0 {
-		args = append(args, cq.MarkerID)
-		where = append(where, fmt.Sprintf("(%s, id) %s (SELECT %s, id FROM chassis WHERE id = $2)", sortExpr, cmp, sortExpr))
+		c.add(fmt.Sprintf("(%s, id) %s (SELECT %s, id FROM chassis WHERE id = %s)", sortExpr, cmp, sortExpr, c.arg(cq.MarkerID)))
 	}
-	query := `SELECT ` + chassisColumns + ` FROM chassis`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT $1", sortExpr, dir, dir)
+	query := `SELECT ` + chassisColumns + ` FROM chassis` + c.clause() +
+		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %s", sortExpr, dir, dir, c.arg(cq.Limit))
 	chassis := []Chassis{}
-	err = q.SelectContext(ctx, &chassis, query, args...)
+	err = q.SelectContext(ctx, &chassis, query, c.args...)
 	return chassis, translate(err)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -326,15 +325,10 @@ func ListNodes(ctx context.Context, q Querier, nq NodeQuery) ([]Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	var c conditions
 	eq := func(col, v string) {
 		if v != "" {
-			where = append(where, col+" = "+arg(v))
+			c.add(col + " = " + c.arg(v))
 		}
 	}
 	eq("provision_state", nq.ProvisionState)
@@ -346,35 +340,32 @@ func ListNodes(ctx context.Context, q Querier, nq NodeQuery) ([]Node, error) {
 	eq("lessee", nq.Lessee)
 	eq("instance_uuid", nq.InstanceUUID)
 	if nq.ChassisUUID != "" {
-		where = append(where, "chassis_id = (SELECT id FROM chassis WHERE uuid = "+arg(nq.ChassisUUID)+")")
+		c.add("chassis_id = (SELECT id FROM chassis WHERE uuid = " + c.arg(nq.ChassisUUID) + ")")
 	}
 	if nq.Maintenance != nil {
-		where = append(where, "maintenance = "+arg(*nq.Maintenance))
+		c.add("maintenance = " + c.arg(*nq.Maintenance))
 	}
 	if nq.Associated != nil {
 		if *nq.Associated {
-			where = append(where, "instance_uuid IS NOT NULL")
+			c.add("instance_uuid IS NOT NULL")
 		} else {
-			where = append(where, "instance_uuid IS NULL")
+			c.add("instance_uuid IS NULL")
 		}
 	}
 	if nq.DescriptionContains != "" {
-		where = append(where, "strpos(lower(description), lower("+arg(nq.DescriptionContains)+")) > 0")
+		c.add("strpos(lower(description), lower(" + c.arg(nq.DescriptionContains) + ")) > 0")
 	}
 	if nq.MarkerUUID != "" {
 		// The marker is looked up in the same statement; an unknown one
 		// compares as NULL and yields no rows (told apart below).
 		if sortExpr == "id" {
-			where = append(where, fmt.Sprintf("id %s (SELECT id FROM nodes WHERE uuid = %s)", cmp, arg(nq.MarkerUUID)))
+			c.add(fmt.Sprintf("id %s (SELECT id FROM nodes WHERE uuid = %s)", cmp, c.arg(nq.MarkerUUID)))
 		} else {
-			where = append(where, fmt.Sprintf("(%s, id) %s (SELECT %s, id FROM nodes WHERE uuid = %s)",
-				sortExpr, cmp, sortExpr, arg(nq.MarkerUUID)))
+			c.add(fmt.Sprintf("(%s, id) %s (SELECT %s, id FROM nodes WHERE uuid = %s)",
+				sortExpr, cmp, sortExpr, c.arg(nq.MarkerUUID)))
 		}
 	}
-	query := `SELECT ` + nodeShapeColumns[nq.Shape] + ` FROM nodes`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
+	query := `SELECT ` + nodeShapeColumns[nq.Shape] + ` FROM nodes` + c.clause()
 	// The limit is written into the SQL, not passed as a parameter: with a
 	// parameter, the prepared statement's generic plan cannot know the page
 	// is small, and PostgreSQL re-plans every execution (half the throughput).
@@ -383,7 +374,7 @@ func ListNodes(ctx context.Context, q Querier, nq NodeQuery) ([]Node, error) {
 	} else {
 		query += fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %d", sortExpr, dir, dir, nq.Limit)
 	}
-	nodes, err := queryNodes(ctx, q, nq.Shape, nq.Limit, query, args...)
+	nodes, err := queryNodes(ctx, q, nq.Shape, nq.Limit, query, c.args...)
 	if err == nil && len(nodes) == 0 && nq.MarkerUUID != "" {
 		_, err = nodeIDByUUID(ctx, q, nq.MarkerUUID) // an empty last page, or an unknown marker?
 	}

@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // sortOrder resolves a list's sort key against the keys its table allows
 // (empty: def) and returns the key's SQL expression, the ORDER BY direction,
@@ -18,4 +21,28 @@ func sortOrder(keys map[string]string, key, def string, desc bool) (expr, dir, a
 		return expr, "DESC", "<", nil
 	}
 	return expr, "ASC", ">", nil
+}
+
+// conditions collects a list query's WHERE conditions and numbers their
+// arguments ($1, $2...) in the order they are added.
+type conditions struct {
+	where []string
+	args  []any
+}
+
+// arg adds an argument and returns its placeholder.
+func (c *conditions) arg(v any) string {
+	c.args = append(c.args, v)
+	return fmt.Sprintf("$%d", len(c.args))
+}
+
+// add adds a condition (built with arg).
+func (c *conditions) add(cond string) { c.where = append(c.where, cond) }
+
+// clause is " WHERE a AND b", or "" without conditions.
+func (c *conditions) clause() string {
+	if len(c.where) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(c.where, " AND ")
 }

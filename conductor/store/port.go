@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -88,29 +87,21 @@ func ListPorts(ctx context.Context, q Querier, query PortQuery) ([]Port, error) 
 	if err != nil {
 		return nil, err
 	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
+	var c conditions
 	if query.NodeID != 0 {
-		where = append(where, "p.node_id = "+arg(query.NodeID))
+		c.add("p.node_id = " + c.arg(query.NodeID))
 	}
 	if query.Address != "" {
-		where = append(where, "p.address = "+arg(query.Address))
+		c.add("p.address = " + c.arg(query.Address))
 	}
 	if query.MarkerID != 0 {
-		where = append(where, fmt.Sprintf("(%s, p.id) %s (SELECT %s, p.id FROM ports p WHERE p.id = %s)",
-			sortExpr, cmp, sortExpr, arg(query.MarkerID)))
+		c.add(fmt.Sprintf("(%s, p.id) %s (SELECT %s, p.id FROM ports p WHERE p.id = %s)",
+			sortExpr, cmp, sortExpr, c.arg(query.MarkerID)))
 	}
-	sql := `SELECT ` + portColumns + ` FROM ports p JOIN nodes n ON n.id = p.node_id`
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	sql += fmt.Sprintf(" ORDER BY %s %s, p.id %s LIMIT %s", sortExpr, dir, dir, arg(query.Limit))
+	sql := `SELECT ` + portColumns + ` FROM ports p JOIN nodes n ON n.id = p.node_id` + c.clause()
+	sql += fmt.Sprintf(" ORDER BY %s %s, p.id %s LIMIT %s", sortExpr, dir, dir, c.arg(query.Limit))
 	ports := []Port{}
-	err = q.SelectContext(ctx, &ports, sql, args...)
+	err = q.SelectContext(ctx, &ports, sql, c.args...)
 	return ports, translate(err)
 }
 

@@ -75,41 +75,13 @@ func appendJSON(b []byte, v any) []byte {
 		b = appendString(b, t.base+"/"+t.kind+"/"+t.id)
 		return append(b, `,"rel":"bookmark"}]`...)
 	case []doc:
-		b = append(b, '[')
-		for i, d := range t {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, d)
-		}
-		return append(b, ']')
+		return appendArray(b, t, func(b []byte, d doc) []byte { return appendJSON(b, d) })
 	case []string:
-		b = append(b, '[')
-		for i, s := range t {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, s)
-		}
-		return append(b, ']')
+		return appendArray(b, t, appendString)
 	case []any:
-		b = append(b, '[')
-		for i, e := range t {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, e)
-		}
-		return append(b, ']')
+		return appendArray(b, t, appendJSON)
 	case []gin.H:
-		b = append(b, '[')
-		for i, e := range t {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, map[string]any(e))
-		}
-		return append(b, ']')
+		return appendArray(b, t, func(b []byte, e gin.H) []byte { return appendJSON(b, map[string]any(e)) })
 	case gin.H:
 		return appendJSON(b, map[string]any(t))
 	case map[string]any:
@@ -134,6 +106,18 @@ func appendJSON(b []byte, v any) []byte {
 		return append(b, "null"...) // documents hold nothing unencodable
 	}
 	return append(b, out...)
+}
+
+// appendArray appends xs as a JSON array, each element by appendElem.
+func appendArray[T any](b []byte, xs []T, appendElem func([]byte, T) []byte) []byte {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendElem(b, x)
+	}
+	return append(b, ']')
 }
 
 // appendFloat formats numbers exactly as encoding/json does.
