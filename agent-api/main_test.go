@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -20,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,22 +27,14 @@ import (
 	"github.com/ferric-metal/ferric/agent-api/agentapi"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/pgtest"
+	"github.com/ferric-metal/ferric/shared/syncbuf"
 	"github.com/ferric-metal/ferric/shared/token"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m, store.Migrate) }
 
 // logBuffer collects the program's log lines; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // addr waits for the program's "serving agent API" log line and returns
 // the address it names.
@@ -57,9 +47,7 @@ func (l *logBuffer) addr(t *testing.T, exited <-chan error) string {
 			t.Fatalf("program exited: %v\n%s", err, l.String())
 		default:
 		}
-		l.mu.Lock()
-		sc := bufio.NewScanner(bytes.NewReader(l.buf.Bytes()))
-		l.mu.Unlock()
+		sc := bufio.NewScanner(strings.NewReader(l.String()))
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "serving agent API" {
@@ -70,12 +58,6 @@ func (l *logBuffer) addr(t *testing.T, exited <-chan error) string {
 	}
 	t.Fatalf("no serving line:\n%s", l.String())
 	return ""
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // start runs the program with env until the test ends; it returns the

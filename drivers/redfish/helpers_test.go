@@ -1,7 +1,6 @@
 package redfish
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/drivers/redfish/redfishsim"
+	"github.com/ferric-metal/ferric/shared/syncbuf"
 )
 
 // testPassword is distinctive so any leak into an error is found.
@@ -104,29 +103,11 @@ func (b *testBMC) node(extra map[string]any) drivers.Node {
 	return drivers.Node{UUID: "6f1c0e1a-7d3b-4c53-9a51-2b0c4b3f9d10", Name: "rack1-node7", DriverInfo: info}
 }
 
-// logBuffer collects the driver's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // newDriver returns a driver that polls fast and logs into the returned
 // buffer; it is closed when the test ends.
-func newDriver(t testing.TB, opts Options) (*Driver, *logBuffer) {
+func newDriver(t testing.TB, opts Options) (*Driver, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	if opts.PowerPollInterval == 0 {
 		opts.PowerPollInterval = 10 * time.Millisecond
 	}

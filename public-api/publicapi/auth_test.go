@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/public-api/publicapi"
+	"github.com/ferric-metal/ferric/shared/syncbuf"
 )
 
 // TestEveryRoleOnEveryEndpoint: readers read, admins also enroll, edit and
@@ -220,24 +220,13 @@ func TestHTTPBasicAuthRefusesBadConfiguration(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// auditBuffer collects the audit log the server's goroutines write.
+type auditBuffer struct{ syncbuf.Buffer }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) records(t *testing.T) []map[string]any {
+func (s *auditBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -254,7 +243,7 @@ func (s *syncBuffer) records(t *testing.T) []map[string]any {
 // with who, what, which node and the result, and never a body.
 func TestAuditLog(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf auditBuffer
 	s, _ := basicServer(t, htpasswd(t, "alice", "a", "carol", "c"), "alice=admin,*=reader",
 		publicapi.WithAuditLog(slog.New(slog.NewJSONHandler(&buf, nil))))
 	r := must(t, s.do(t, "POST", "/v1/nodes", `{"driver": "fake", "name": "audited", "driver_info": {"ipmi_password": "TOPSECRET"}}`, basic("alice", "a")...), 201)
@@ -296,9 +285,7 @@ func TestAuditLog(t *testing.T) {
 	if recs[0]["created"] != uuid || recs[0]["role"] != "admin" {
 		t.Errorf("create record = %v, want created %s by an admin", recs[0], uuid)
 	}
-	buf.mu.Lock()
-	text := buf.b.String()
-	buf.mu.Unlock()
+	text := buf.String()
 	for _, secret := range []string{"SECRET", "driver_info", "ipmi_password"} {
 		if strings.Contains(text, secret) {
 			t.Errorf("the audit log contains %q: %s", secret, text)

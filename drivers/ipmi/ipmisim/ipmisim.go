@@ -30,6 +30,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/ferric-metal/ferric/shared/syncbuf"
 )
 
 // Users configured in every simulator.
@@ -67,7 +69,7 @@ type Sim struct {
 
 	t      testing.TB
 	cmd    *exec.Cmd
-	output *syncBuffer
+	output *syncbuf.Buffer
 	done   chan struct{} // closed when the process has exited
 	stop   sync.Once
 }
@@ -118,7 +120,7 @@ func start(t testing.TB, bin string) (*Sim, error) {
 
 	s := &Sim{
 		Host: "127.0.0.1", Port: port, ChassisDir: chassisDir,
-		t: t, output: &syncBuffer{}, done: make(chan struct{}),
+		t: t, output: &syncbuf.Buffer{}, done: make(chan struct{}),
 	}
 	s.cmd = exec.Command(bin, "-n", "-c", "lan.conf", "-f", "bmc.emu", "-s", stateDir)
 	s.cmd.Dir = confDir // lan.conf names ./chassiscontrol.sh
@@ -293,22 +295,4 @@ func (s *Sim) Stop() {
 			s.t.Errorf("ipmisim: ipmi_sim (pid %d) did not exit", s.cmd.Process.Pid)
 		}
 	})
-}
-
-// syncBuffer collects process output written from exec's copy goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,37 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ferric-metal/ferric/shared/syncbuf"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from run and read from the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestHelp(t *testing.T) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	if err := run(context.Background(), []string{"-help"}, &stdout, &stderr); err != nil {
 		t.Fatalf("-help: %v", err)
 	}
@@ -53,7 +35,7 @@ func TestBadArguments(t *testing.T) {
 		{"-no-such-flag"},
 		{"extra"},
 	} {
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		if err := run(context.Background(), args, &stdout, &stderr); err == nil {
 			t.Errorf("%v: no error", args)
 		}
@@ -63,7 +45,7 @@ func TestBadArguments(t *testing.T) {
 func TestServesBMCsUntilStopped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-bmcs", "3", "-systems", "2", "-username", "u", "-password", "p", "-power", "On"}, &stdout, &stderr)
