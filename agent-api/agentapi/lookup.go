@@ -30,12 +30,7 @@ func (a *API) root(c *gin.Context) {
 // the answer is its node, the agent token (or "******" after the first
 // lookup of a boot) and the checkin interval.
 func (a *API) lookupNative(c *gin.Context) {
-	body, err := readBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	data, err := inventory.Parse(body, inventory.FormatNative)
+	data, err := inventory.Parse(readBody(c), inventory.FormatNative)
 	if err != nil {
 		a.fail(c, err)
 		return
@@ -94,12 +89,7 @@ func (a *API) lookupIPA(c *gin.Context) {
 // data, sent before its lookup (without a Content-Type, by some versions).
 // The answer is Ironic's at API 1.1: 202 with the node's UUID.
 func (a *API) continueInspection(c *gin.Context) {
-	body, err := readBody(c)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	data, err := inventory.Parse(body, inventory.FormatIPA)
+	data, err := inventory.Parse(readBody(c), inventory.FormatIPA)
 	if err != nil {
 		a.fail(c, err)
 		return

@@ -10,7 +10,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/shared/fault"
-	"github.com/ferric-metal/ferric/shared/jsonbody"
+	"github.com/ferric-metal/ferric/shared/middleware"
 )
 
 // Actions on nodes that the conductor carries out: power, provisioning,
@@ -29,7 +29,7 @@ type powerRequest struct {
 // target power state is committed and the action queued.
 func (a *API) setPowerState(c *gin.Context) {
 	var req powerRequest
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -78,7 +78,7 @@ type provisionRequest struct {
 // the first transition and target_provision_state are committed.
 func (a *API) setProvisionState(c *gin.Context) {
 	var req provisionRequest
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -131,7 +131,7 @@ type bootDeviceRequest struct {
 // synchronously, as Ironic.
 func (a *API) setBootDevice(c *gin.Context) {
 	var req bootDeviceRequest
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -182,10 +182,7 @@ func (a *API) driverVendorMethods(c *gin.Context) {
 // passthruBody reads the request body, which goes to the driver unexamined
 // beyond its size (middleware.ReadBody) and JSON validity.
 func passthruBody(c *gin.Context) (json.RawMessage, error) {
-	body, err := jsonbody.Read(c.Request.Body)
-	if err != nil {
-		return nil, err
-	}
+	body := middleware.Body(c)
 	if len(body) > 0 && !json.Valid(body) {
 		return nil, fault.New(fault.Invalid, "The vendor passthru body is not valid JSON.")
 	}

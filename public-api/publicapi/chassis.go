@@ -4,7 +4,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/conductor"
-	"github.com/ferric-metal/ferric/shared/jsonbody"
 )
 
 // createChassisRequest is the body of POST /v1/chassis.
@@ -21,7 +20,7 @@ func (a *API) createChassis(c *gin.Context) {
 		return
 	}
 	var req createChassisRequest
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}

@@ -3,8 +3,6 @@ package publicapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -13,6 +11,7 @@ import (
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/fault"
 	"github.com/ferric-metal/ferric/shared/jsonbody"
+	"github.com/ferric-metal/ferric/shared/middleware"
 )
 
 // checkNodeIdent vets the {node} of a route before its handler: a UUID, or
@@ -75,7 +74,7 @@ func (a *API) createNode(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -251,7 +250,7 @@ type patchRequest struct {
 // decodePatch reads a JSON Patch body (a list of operations).
 func decodePatch(c *gin.Context) ([]conductor.PatchOp, error) {
 	var req []patchRequest
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		return nil, err
 	}
 	ops := make([]conductor.PatchOp, len(req))
@@ -368,17 +367,14 @@ func (a *API) clearMaintenance(c *gin.Context) {
 	c.Status(http.StatusAccepted)
 }
 
+// decodeBody decodes the request body (read, within its cap, by
+// middleware.ReadBody) strictly into v.
+func decodeBody(c *gin.Context, v any) error { return jsonbody.DecodeBytes(middleware.Body(c), v) }
+
 // decodeOptionalBody decodes a body that clients may leave empty.
 func decodeOptionalBody(c *gin.Context, v any) error {
-	body, err := io.ReadAll(c.Request.Body)
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return fault.New(fault.TooLarge, "Request body too large (larger than %d bytes).", mbe.Limit)
-	case err != nil:
-		return fault.Wrap(fault.Invalid, err, "Could not read the request body.")
-	case len(bytes.TrimSpace(body)) == 0:
+	if len(bytes.TrimSpace(middleware.Body(c))) == 0 {
 		return nil
 	}
-	return jsonbody.DecodeBytes(body, v)
+	return decodeBody(c, v)
 }

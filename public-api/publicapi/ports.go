@@ -5,7 +5,6 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/shared/fault"
-	"github.com/ferric-metal/ferric/shared/jsonbody"
 )
 
 // createPortRequest is the body of POST /v1/ports.
@@ -45,7 +44,7 @@ func (a *API) createPort(c *gin.Context) {
 		return
 	}
 	var req createPortRequest
-	if err := jsonbody.Decode(c.Request.Body, &req); err != nil {
+	if err := decodeBody(c, &req); err != nil {
 		a.fail(c, err)
 		return
 	}

@@ -87,8 +87,8 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 
 // ReadBody reads the whole request body, at most max bytes, before the
 // handlers that follow run, so that a client sending its body slowly holds
-// no admission slot (Admit) while it does; the handlers read it from
-// memory. A larger body is 413, a body that cannot be read 400.
+// no admission slot (Admit) while it does; the handlers take it from Body.
+// A larger body is 413, a body that cannot be read 400.
 func ReadBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if ReadBodyNow(c, max) {
@@ -117,7 +117,18 @@ func ReadBodyNow(c *gin.Context, max int64) bool {
 		return false
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	c.Set(bodyKey, body)
 	return true
+}
+
+const bodyKey = "request_body"
+
+// Body returns the body ReadBody read (nil for none): handlers decode it
+// from memory rather than reading the request again.
+func Body(c *gin.Context) []byte {
+	body, _ := c.Get(bodyKey)
+	b, _ := body.([]byte)
+	return b
 }
 
 // Admit lets at most slots requests run the handlers that follow at once;
