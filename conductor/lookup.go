@@ -78,26 +78,23 @@ func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, 
 		"Agent at %s looked the node up in %s; the agent token of boot %d was handed out.",
 		sourceText(req.Source), n.ProvisionState, n.TokenGeneration)}
 	var revealed bool
-	if req.Data != nil && !found.created && n.ProvisionState == StateEnroll && a.acceptsInventory(n) {
-		// Discovery's node takes the latest inventory (see saveInventory).
+	if req.Data == nil || found.created || !a.acceptsInventory(n) {
+		revealed, err = store.RevealAgentToken(ctx, a.q, n.ID, n.TokenGeneration, note)
+	} else {
+		// The reveal and the inventory commit together: during inspection
+		// only the lookup that wins the reveal stores its inventory;
+		// discovery's node in enroll takes the latest (see saveInventory).
 		err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
-			_, err := a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	if req.Data != nil && !found.created && n.ProvisionState != StateEnroll && a.acceptsInventory(n) {
-		err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
-			if revealed, err = store.RevealAgentToken(ctx, tx, n.ID, n.TokenGeneration, note); err != nil || !revealed {
+			var err error
+			if revealed, err = store.RevealAgentToken(ctx, tx, n.ID, n.TokenGeneration, note); err != nil {
 				return err
 			}
-			_, err := a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
+			if !revealed && n.ProvisionState != StateEnroll {
+				return nil
+			}
+			_, err = a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
 			return err
 		})
-	} else {
-		revealed, err = store.RevealAgentToken(ctx, a.q, n.ID, n.TokenGeneration, note)
 	}
 	if err != nil {
 		return nil, err
