@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -103,54 +102,14 @@ func scanNode(rows *sql.Rows, n *Node, shape NodeShape) error {
 	return rows.Scan(dest...)
 }
 
-// Prepared statements of the hot reads, per connection pool. PostgreSQL
-// then neither parses nor plans them again, and lib/pq needs one round trip
-// instead of two: together this more than doubles how many node reads a
-// server answers. Transactions run the same SQL unprepared. Behind a
-// transaction-pooling PgBouncer older than 1.21, set
-// FERRIC_DATABASE_URL's binary_parameters=yes or use session pooling.
-type stmtKey struct {
-	db    *sqlx.DB
-	query string
-}
-
-// maxPrepared bounds the statements kept: list queries vary with their
-// filters, so rare combinations run unprepared once the cache is full.
-const maxPrepared = 256
-
-var (
-	preparedMu sync.Mutex
-	prepared   = map[stmtKey]*sql.Stmt{}
-)
-
-// queryHot runs a read through a cached prepared statement when q is a
-// pool, and directly otherwise.
+// queryHot runs a read through the pool's cached prepared statement
+// (preparedFor) when q is a pool, and directly otherwise: transactions run
+// the same SQL unprepared.
 func queryHot(ctx context.Context, q Querier, query string, args ...any) (*sql.Rows, error) {
-	db, isPool := q.(*sqlx.DB)
-	if !isPool {
-		return q.QueryContext(ctx, query, args...)
+	if db, isPool := q.(*sqlx.DB); isPool {
+		return preparedFor(db).QueryContext(ctx, query, args...)
 	}
-	key := stmtKey{db, query}
-	preparedMu.Lock()
-	stmt, ok := prepared[key]
-	preparedMu.Unlock()
-	if !ok {
-		var err error
-		if stmt, err = db.PrepareContext(ctx, query); err != nil {
-			return nil, err
-		}
-		preparedMu.Lock()
-		if other, raced := prepared[key]; raced {
-			_ = stmt.Close()
-			stmt = other
-		} else if len(prepared) < maxPrepared {
-			prepared[key] = stmt
-		} else {
-			defer stmt.Close() // database/sql finalises it once its rows are closed
-		}
-		preparedMu.Unlock()
-	}
-	return stmt.QueryContext(ctx, args...)
+	return q.QueryContext(ctx, query, args...)
 }
 
 // queryNodes runs a query selecting a shape's columns and scans every row;
