@@ -233,8 +233,7 @@ var (
 
 func (s *Simulator) patchSystem(w http.ResponseWriter, r *http.Request) {
 	var body map[string]any
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON.")
+	if !decodeBody(w, r, &body) {
 		return
 	}
 	s.mu.Lock()
@@ -286,8 +285,7 @@ func (s *Simulator) patchSystem(w http.ResponseWriter, r *http.Request) {
 
 func (s *Simulator) resetSystem(w http.ResponseWriter, r *http.Request) {
 	var body struct{ ResetType *string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON.")
+	if !decodeBody(w, r, &body) {
 		return
 	}
 	s.mu.Lock()
@@ -422,7 +420,7 @@ func (s *Simulator) ejectCD(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Simulator) insertCD(w http.ResponseWriter, r *http.Request) {
 	var body struct{ Image string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || body.Image == "" {
+	if err := readBody(w, r, &body); err != nil || body.Image == "" {
 		writeError(w, http.StatusBadRequest, "ActionParameterMissing", "The action VirtualMedia.InsertMedia requires the parameter Image to be present in the request body.")
 		return
 	}
@@ -455,8 +453,7 @@ func (s *Simulator) serveSessions(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Simulator) login(w http.ResponseWriter, r *http.Request) {
 	var body struct{ UserName, Password string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON.")
+	if !decodeBody(w, r, &body) {
 		return
 	}
 	if !s.credentialsMatch(body.UserName, body.Password) {
@@ -580,4 +577,19 @@ func writeError(w http.ResponseWriter, status int, messageID, message string) {
 			}},
 		},
 	})
+}
+
+// readBody decodes a request body of at most 64 KiB into v.
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	return json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(v)
+}
+
+// decodeBody is readBody answering a bad body as a BMC does; it reports
+// whether the body was decoded.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := readBody(w, r, v); err != nil {
+		writeError(w, http.StatusBadRequest, "MalformedJSON", "The request body submitted was malformed JSON.")
+		return false
+	}
+	return true
 }
