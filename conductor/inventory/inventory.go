@@ -92,6 +92,8 @@ type Disk struct {
 	LogicalSectors     json.RawMessage `json:"logical_sectors"`
 	PhysicalSectors    json.RawMessage `json:"physical_sectors"`
 	Tran               json.RawMessage `json:"tran"`
+	ReadOnly           json.RawMessage `json:"read_only"` // Ferric's agent: skipped by cleaning
+	Removable          json.RawMessage `json:"removable"`
 }
 
 // SystemVendor identifies the machine.
