@@ -13,6 +13,7 @@ import (
 
 	"github.com/ferric-metal/ferric/agent-api/agentapi"
 	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/conductor/startup"
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/shared/buildinfo"
@@ -34,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("agent token keys (FERRIC_AGENT_KEYS_FILE): %w", err)
 	}
-	rules, err := conductor.ParseDiscoveryRules(cfg.DiscoveryRules)
+	rules, err := agents.ParseDiscoveryRules(cfg.DiscoveryRules)
 	if err != nil {
 		return fmt.Errorf("FERRIC_DISCOVERY_RULES: %w", err)
 	}
@@ -69,16 +70,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		FastTrack:   cfg.FastTrack,
 		QueueLimits: map[string]int{conductor.PoolAgent: cfg.AgentQueueLimit},
 	})
-	agents, err := conductor.NewAgents(c, conductor.AgentOptions{
+	side, err := agents.New(c, agents.Options{
 		Keys: keys, Issuer: cfg.TokenIssuer, TokenTTL: cfg.AgentTokenTTL, CheckinInterval: cfg.AgentCheckinInterval,
-		Discovery: conductor.DiscoveryOptions{Enabled: cfg.Discovery, Rules: rules,
+		Discovery: agents.DiscoveryOptions{Enabled: cfg.Discovery, Rules: rules,
 			QuotaPerSource: cfg.DiscoveryQuota, QuotaWindow: cfg.DiscoveryQuotaWindow},
 	})
 	if err != nil {
 		return err
 	}
-	defer agents.Close()
-	api, err := agentapi.New(agents, log, agentapi.Options{
+	defer side.Close()
+	api, err := agentapi.New(side, log, agentapi.Options{
 		AllowedSources: allowed, TrustedProxies: cfg.AgentTrustedProxies,
 		RateLimit: cfg.AgentRateLimit, MaxInFlight: cfg.AgentMaxInFlight,
 		BodiesPerSource: cfg.AgentBodiesPerSource,

@@ -17,9 +17,24 @@ type Options struct {
 	// Name identifies this process as the holder of node locks and task
 	// claims. Default: "<program>@<host name>:<pid>".
 	Name string
-	// FastTrack lets agents look up nodes that are enroll, manageable or
-	// available (an agent already running on them), as Ironic's fast track.
+	// FastTrack is Ironic's [deploy]fast_track: agents may look up nodes
+	// that are enroll, manageable or available and stay up there; a deploy
+	// or clean of a node whose agent checked in within FastTrackTimeout
+	// starts on that agent, without a power cycle, and keeps its token; a
+	// clean by the agent leaves it running. Every program must agree on it.
 	FastTrack bool
+	// FastTrackTimeout is how recent an agent's last checkin must be for
+	// fast track to reuse it (Ironic's [deploy]fast_track_timeout).
+	// Default 300 s.
+	FastTrackTimeout time.Duration
+	// SkipAutomatedClean turns automated cleaning off (Ironic's
+	// [conductor]automated_clean = false): the cleaning after provide and
+	// after undeploy does no agent work. Manual cleaning is unaffected.
+	SkipAutomatedClean bool
+	// CleanErase is what an automated clean erases: CleanEraseMetadata
+	// (partition tables and signatures; the default) or CleanEraseFull
+	// (every byte).
+	CleanErase string
 	// QueueLimits bounds the tasks waiting in each pool (PoolOperator,
 	// PoolAgent); enqueueing beyond it is fault.Unavailable (503). Zero or
 	// absent: unbounded.
@@ -64,6 +79,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = time.Second
+	}
+	if o.FastTrackTimeout <= 0 {
+		o.FastTrackTimeout = 300 * time.Second
+	}
+	if o.CleanErase == "" {
+		o.CleanErase = CleanEraseMetadata
 	}
 	return o
 }

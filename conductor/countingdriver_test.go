@@ -11,12 +11,16 @@ import (
 )
 
 // countingDriver is a test driver that counts every call per node, detects
-// calls that overlap on one node, and can be told to fail or hang.
+// calls that overlap on one node, and can be told to fail or hang. It
+// provisions with an agent (it is no AgentlessProvisioner), and logs every
+// change it makes to a node (power actions, boot devices) in order.
 type countingDriver struct {
 	mu       sync.Mutex
 	power    map[string]drivers.PowerState
 	sets     map[string]int
 	reads    map[string]int
+	changes  map[string][]string // per node: "rebooting", "boot pxe", "boot disk persistent"...
+	failing  map[string]bool     // per node and change ("<uuid> rebooting"): changes that fail
 	inFlight map[string]int
 	overlaps atomic.Int32
 	latency  time.Duration
@@ -25,7 +29,7 @@ type countingDriver struct {
 
 func newCountingDriver(latency time.Duration) *countingDriver {
 	return &countingDriver{power: map[string]drivers.PowerState{}, sets: map[string]int{}, reads: map[string]int{},
-		inFlight: map[string]int{}, latency: latency}
+		changes: map[string][]string{}, failing: map[string]bool{}, inFlight: map[string]int{}, latency: latency}
 }
 
 func (d *countingDriver) Name() string                      { return "counting" }
@@ -85,11 +89,52 @@ func (d *countingDriver) SetPowerState(ctx context.Context, n drivers.Node, a dr
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.failing[n.UUID+" "+string(a)] {
+		return errors.New("BMC refused (test)")
+	}
 	d.sets[n.UUID]++
+	d.changes[n.UUID] = append(d.changes[n.UUID], string(a))
 	d.power[n.UUID] = map[drivers.PowerAction]drivers.PowerState{
 		drivers.ActionPowerOn: drivers.PowerOn, drivers.ActionPowerOff: drivers.PowerOff, drivers.ActionReboot: drivers.PowerOn,
 	}[a]
 	return nil
+}
+
+// SetBootDevice implements drivers.BootDeviceSetter.
+func (d *countingDriver) SetBootDevice(ctx context.Context, n drivers.Node, dev drivers.BootDevice, persistent bool) error {
+	d.enter(n.UUID)
+	defer d.leave(n.UUID)
+	if err := d.wait(ctx); err != nil {
+		return err
+	}
+	change := "boot " + string(dev)
+	if persistent {
+		change += " persistent"
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failing[n.UUID+" "+change] {
+		return errors.New("BMC refused (test)")
+	}
+	d.changes[n.UUID] = append(d.changes[n.UUID], change)
+	return nil
+}
+
+// fail makes a change of a node ("rebooting", "boot disk persistent"...) fail
+// from now on.
+func (d *countingDriver) fail(uuid, change string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.failing[uuid+" "+change] = true
+}
+
+// changesOf returns the changes made to a node, in order, and forgets them.
+func (d *countingDriver) changesOf(uuid string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.changes[uuid]
+	delete(d.changes, uuid)
+	return out
 }
 
 func (d *countingDriver) setPower(uuid string, p drivers.PowerState) {

@@ -1,8 +1,10 @@
 // Package conductor is the library through which every read and state change
-// in Ferric goes. The operator API and the agent API call it while serving
-// requests; the ferric-conductor program runs its workers (RunWorkers) and
-// periodic work (RunPeriodic). All state is in PostgreSQL: processes are
-// stateless and any number of each can run against one database.
+// in Ferric goes. The operator API calls it while serving requests, the
+// agent API through its agent side (package conductor/agents, which uses
+// the small surface in agent_surface.go; this package never calls it); the
+// ferric-conductor program runs its workers (RunWorkers) and periodic work
+// (RunPeriodic). All state is in PostgreSQL: processes are stateless and any
+// number of each can run against one database.
 //
 // # Provision states
 //
@@ -20,6 +22,22 @@
 //
 // Stable states (enroll, manageable, available, active, error) clear
 // target_provision_state; failed states keep it and last_error says why.
+//
+// # Agents and fast track
+//
+// Work that needs the machine's own disks waits for a deploy agent: the
+// provision task boots it (a one-time PXE boot, a reboot, which revokes the
+// agent tokens of the boot before) and the node waits (wait call-back, clean
+// wait, inspect wait) until the agent reports; its success resumes the task
+// (after a deploy: boot from disk, persistent, and reboot; after a clean:
+// power off), its failure fails the node. Undeploy forgets the instance
+// (instance_info, instance_uuid), powers off and cleans. An automated clean
+// (provide, undeploy) hands the agent the steps automatedCleanSteps chooses,
+// stored on the node when it starts; Options.SkipAutomatedClean turns it
+// off. With Options.FastTrack, a deploy, provide or clean of a node without
+// last_error whose agent checked in within FastTrackTimeout keeps that
+// agent's token, and the task, once the BMC says the machine is on, goes to
+// the wait without touching it; a clean then ends with the machine left on.
 //
 // A request (ChangeProvisionState, ChangePowerState, an asynchronous vendor
 // method) is one transaction: the node's row is locked (SELECT ... FOR
@@ -81,7 +99,9 @@
 //     interrupted in a way no task records) is failed by a periodic check
 //     after two task leases.
 //   - An agent that never calls back: nodes waiting longer than the callback
-//     timeout move to their failed state.
+//     timeout without a checkin from their agent move to their failed state,
+//     with Ironic's "Timeout reached while ..." as last_error, and a power
+//     off is queued in the same transaction.
 //   - The database unreachable: workers and periodic jobs log, back off (up
 //     to 5 s) and resume; because every step is a transaction, nothing is
 //     half-written, and leases that expired meanwhile are recovered as above.

@@ -98,14 +98,14 @@ func TestAgentDrivenDeploy(t *testing.T) {
 	if deref(waiting.PowerState) != "power on" || deref(waiting.TargetProvisionState) != conductor.StateActive {
 		t.Fatalf("waiting node: power %s target %s", deref(waiting.PowerState), deref(waiting.TargetProvisionState))
 	}
-	resumed, err := c.AgentCallback(ctx, e.db, waiting)
+	resumed, err := c.ResumeAgentWait(ctx, e.db, waiting)
 	if err != nil || !resumed {
-		t.Fatalf("AgentCallback = %v, %v", resumed, err)
+		t.Fatalf("ResumeAgentWait = %v, %v", resumed, err)
 	}
 	e.waitState(n.UUID, conductor.StateActive)
 	// A callback for a node that waits for nothing changes nothing.
 	active := e.get(n.UUID)
-	if resumed, err := c.AgentCallback(ctx, e.db, active); resumed || err != nil {
+	if resumed, err := c.ResumeAgentWait(ctx, e.db, active); resumed || err != nil {
 		t.Errorf("callback on an active node: %v, %v", resumed, err)
 	}
 }
@@ -193,6 +193,42 @@ func TestConcurrentRequestsOneWins(t *testing.T) {
 	_ = e.db.Get(&tasks, `SELECT count(*) FROM tasks WHERE node_id = $1`, n.ID)
 	if tasks != 2 {
 		t.Errorf("%d tasks queued, want one per accepted request (2)", tasks)
+	}
+}
+
+// TestConcurrentDeploysOneWins: of two deploys of one node at once, exactly
+// one is accepted (202); the other finds the node deploying (400) or locked
+// (409).
+func TestConcurrentDeploysOneWins(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.conductor("c1")
+	e.register("c1")
+	n := e.node(c, "deployed-twice", map[string]any{"fake_agent": true})
+	if _, err := e.db.Exec(`UPDATE nodes SET provision_state = 'available' WHERE id = $1`, n.ID); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := c.ChangeProvisionState(context.Background(), n.UUID, conductor.ProvisionRequest{Target: "active"})
+			errs <- err
+		}()
+	}
+	var accepted int
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			accepted++
+		case fault.KindOf(err) == fault.Invalid || fault.KindOf(err) == fault.Locked || fault.KindOf(err) == fault.Conflict:
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	var tasks int
+	_ = e.db.Get(&tasks, `SELECT count(*) FROM tasks WHERE node_id = $1`, n.ID)
+	if accepted != 1 || tasks != 1 {
+		t.Errorf("%d deploys accepted, %d tasks queued; want exactly one of each", accepted, tasks)
 	}
 }
 

@@ -28,7 +28,7 @@ func TestLockExclusiveAndFenced(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tok, err := store.AcquireNodeLock(ctx, e.db, n.ID, "owner-"+string(rune('a'+i)), 300*time.Millisecond)
+			tok, err := store.AcquireNodeLock(ctx, e.db, n.ID, "owner-"+string(rune('a'+i)), time10s)
 			var le *store.LockedError
 			switch {
 			case err == nil:
@@ -49,7 +49,11 @@ func TestLockExclusiveAndFenced(t *testing.T) {
 	if err := store.Transition(ctx, e.db, n.ID, &store.Fence{Token: first}, "enroll", "verifying", nil, nil); err != nil {
 		t.Fatalf("fenced write by the holder: %v", err)
 	}
-	time.Sleep(400 * time.Millisecond) // the lease runs out
+	// The lease runs out (set in the past: a short lease and a sleep let a
+	// slow acquirer win the contest above too, on a loaded machine).
+	if _, err := e.db.Exec(`UPDATE nodes SET reservation_expires_at = now() - interval '1 second' WHERE id = $1`, n.ID); err != nil {
+		t.Fatal(err)
+	}
 	second, err := store.AcquireNodeLock(ctx, e.db, n.ID, "late", time10s)
 	if err != nil || second <= first {
 		t.Fatalf("taking an expired lock: token %d, %v (first %d)", second, err, first)

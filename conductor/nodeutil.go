@@ -57,15 +57,3 @@ func (c *Conductor) requireConductor(ctx context.Context, q store.Querier, drive
 	}
 	return nil
 }
-
-// addHistory records an event in the node's history. History is an aid,
-// not a source of truth: failing to write it is logged, not returned.
-func (c *Conductor) addHistory(ctx context.Context, q store.Querier, nodeID int64, severity, eventType, event, user string) {
-	e := store.HistoryEvent{NodeID: nodeID, Severity: severity, EventType: eventType, Event: event, Conductor: &c.opts.Name}
-	if user != "" {
-		e.User = &user
-	}
-	if err := store.AddHistory(ctx, q, e); err != nil {
-		c.log.Warn("writing node history failed", "node_id", nodeID, "error", err)
-	}
-}

@@ -31,7 +31,13 @@ type PeriodicConfig struct {
 	PowerSyncMaxFailures int           // reads failed in a row before fault; default 3
 	ForcePowerState      bool          // correct the hardware instead of the record
 
-	CallbackTimeout time.Duration // default 30 min
+	// CallbackTimeout is how long a node waiting for its agent may go
+	// without hearing from it (wait call-back, clean wait: since its last
+	// checkin; inspect wait: since the wait began) before it fails and is
+	// powered off: Ironic's deploy_callback_timeout (and
+	// clean_callback_timeout, inspect_wait_timeout). Default 30 min;
+	// negative: never.
+	CallbackTimeout time.Duration
 	// CheckInterval is how often timeouts, orphans and dead conductors'
 	// tasks are looked for. Default 5 s.
 	CheckInterval time.Duration
@@ -47,7 +53,7 @@ func (p PeriodicConfig) withDefaults() PeriodicConfig {
 	if p.PowerSyncMaxFailures <= 0 {
 		p.PowerSyncMaxFailures = 3
 	}
-	if p.CallbackTimeout <= 0 {
+	if p.CallbackTimeout == 0 {
 		p.CallbackTimeout = 30 * time.Minute
 	}
 	if p.CheckInterval <= 0 {
@@ -95,9 +101,11 @@ func (c *Conductor) RunPeriodic(ctx context.Context, cfg PeriodicConfig) error {
 	every(conductorHeartbeat, "heartbeat", c.heartbeat(cfg.Group))
 	every(cfg.CheckInterval, "recover tasks", c.recoverTasks)
 	every(cfg.CheckInterval, "orphaned nodes", c.failOrphanedNodes)
-	every(min(cfg.CallbackTimeout/10, time.Minute), "callback timeouts", func(ctx context.Context) error {
-		return c.failTimedOutWaits(ctx, cfg.CallbackTimeout)
-	})
+	if cfg.CallbackTimeout > 0 {
+		every(min(cfg.CallbackTimeout/10, time.Minute), "callback timeouts", func(ctx context.Context) error {
+			return c.failTimedOutWaits(ctx, cfg.CallbackTimeout)
+		})
+	}
 	every(time.Hour, "task cleanup", func(ctx context.Context) error {
 		_, err := store.DeleteFinishedTasks(ctx, c.db, 24*time.Hour)
 		return err
@@ -166,19 +174,40 @@ func (c *Conductor) failOrphanedNodes(ctx context.Context) error {
 		return store.ClaimOrphanedNodes(ctx, tx, states, 2*c.opts.TaskLease, 100)
 	}, func(n store.StaleNode) string {
 		return fmt.Sprintf("The work of state %s was interrupted (its conductor stopped) and nothing resumed it.", n.ProvisionState)
-	})
+	}, false)
 }
 
-// failTimedOutWaits fails nodes whose agent did not call back in time.
+// failTimedOutWaits fails nodes whose agent did not call back in time, with
+// Ironic's message for each wait, and powers them off: whatever runs there
+// is not doing the work.
 func (c *Conductor) failTimedOutWaits(ctx context.Context, timeout time.Duration) error {
 	return c.failStale(ctx, func(tx *sqlx.Tx) ([]store.StaleNode, error) {
 		return store.ClaimTimedOutWaits(ctx, tx, waitStates, timeout, 100)
 	}, func(n store.StaleNode) string {
-		return fmt.Sprintf("Timeout reached while waiting for callback for node %s (%s for more than %s).", n.UUID, n.ProvisionState, timeout)
-	})
+		return timeoutMessages[n.ProvisionState](n.UUID, timeout)
+	}, true)
 }
 
-func (c *Conductor) failStale(ctx context.Context, claim func(*sqlx.Tx) ([]store.StaleNode, error), reason func(store.StaleNode) string) error {
+// timeoutMessages are the last_error of each wait that timed out: Ironic's
+// message, then Ferric's reason.
+var timeoutMessages = map[string]func(node string, timeout time.Duration) string{
+	StateWaitCallback: func(node string, timeout time.Duration) string {
+		return fmt.Sprintf("Timeout reached while waiting for callback for node %s. No agent checked in for %s (callback timeout).", node, timeout)
+	},
+	StateCleanWait: func(_ string, timeout time.Duration) string {
+		return fmt.Sprintf("Timeout reached while cleaning the node. Please check if the ramdisk responsible for the cleaning is running on the node. "+
+			"No agent checked in for %s (callback timeout).", timeout)
+	},
+	StateInspectWait: func(_ string, timeout time.Duration) string {
+		return fmt.Sprintf("Timeout reached while inspecting the node. Please check if the ramdisk responsible for the inspection is running on the node. "+
+			"The inspection did not end within %s (callback timeout).", timeout)
+	},
+}
+
+// failStale moves the nodes claim returns to the failed state of where they
+// were, with reason as last_error; with powerOff, a power off is queued for
+// each in the same transaction (unless a power change is pending already).
+func (c *Conductor) failStale(ctx context.Context, claim func(*sqlx.Tx) ([]store.StaleNode, error), reason func(store.StaleNode) string, powerOff bool) error {
 	return store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
 		nodes, err := claim(tx)
 		if err != nil {
@@ -194,11 +223,31 @@ func (c *Conductor) failStale(ctx context.Context, claim func(*sqlx.Tx) ([]store
 			if err := store.Transition(ctx, tx, n.ID, nil, n.ProvisionState, failed, target, &msg); err != nil {
 				return err
 			}
-			c.addHistory(ctx, tx, n.ID, "ERROR", "provision", msg, "")
+			c.AddHistory(ctx, tx, n.ID, "ERROR", "provision", msg, "")
+			if powerOff && n.TargetPowerState == nil {
+				if err := c.queuePowerOff(ctx, tx, n, msg); err != nil {
+					return err
+				}
+			}
 			c.log.Warn("node failed by periodic check", "node", n.UUID, "from", n.ProvisionState, "to", failed, "reason", msg)
 		}
 		return nil
 	})
+}
+
+// queuePowerOff queues a power off of a failed node, keeping the failure as
+// its last_error. The caller holds the node's row lock.
+func (c *Conductor) queuePowerOff(ctx context.Context, tx *sqlx.Tx, n store.StaleNode, lastError string) error {
+	if err := store.SetTargetPowerState(ctx, tx, n.ID, string(drivers.PowerOff), &lastError); err != nil {
+		return err
+	}
+	node := &store.Node{ID: n.ID, Driver: n.Driver}
+	args := store.JSONObject{"action": string(drivers.ActionPowerOff), "timeout_s": 0}
+	if _, err := c.enqueue(ctx, tx, PoolOperator, KindPower, node, args); err != nil {
+		return err
+	}
+	c.AddHistory(ctx, tx, n.ID, "INFO", "power", fmt.Sprintf("%s requested after the failure", drivers.ActionPowerOff), "")
+	return nil
 }
 
 // PowerSyncStats reports one round of power sync.
@@ -270,7 +319,7 @@ func (c *Conductor) syncOne(ctx context.Context, n *store.Node, cfg PeriodicConf
 		if werr != nil {
 			c.log.Warn("recording a power sync failure failed", "node", n.UUID, "error", werr)
 		} else if count == cfg.PowerSyncMaxFailures {
-			c.addHistory(ctx, c.db, n.ID, "ERROR", "power_sync", msg, "")
+			c.AddHistory(ctx, c.db, n.ID, "ERROR", "power_sync", msg, "")
 		}
 		return syncFailed
 	}
@@ -289,10 +338,10 @@ func (c *Conductor) syncOne(ctx context.Context, n *store.Node, cfg PeriodicConf
 		return syncSame
 	}
 	if recovered {
-		c.addHistory(ctx, c.db, n.ID, "INFO", "power_sync", "BMC answers again; power failure fault cleared", "")
+		c.AddHistory(ctx, c.db, n.ID, "INFO", "power_sync", "BMC answers again; power failure fault cleared", "")
 	}
 	if drift {
-		c.addHistory(ctx, c.db, n.ID, "WARNING", "power_sync",
+		c.AddHistory(ctx, c.db, n.ID, "WARNING", "power_sync",
 			fmt.Sprintf("Power state changed outside Ferric: recorded %s, found %s", *n.PowerState, state), "")
 		return syncChanged
 	}
@@ -316,7 +365,7 @@ func (c *Conductor) forcePower(ctx context.Context, n *store.Node, found drivers
 		action = drivers.ActionPowerOn
 	}
 	msg := fmt.Sprintf("Power state found %s, recorded %s: setting the hardware back (force power state)", found, *n.PowerState)
-	c.addHistory(ctx, c.db, n.ID, "WARNING", "power_sync", msg, "")
+	c.AddHistory(ctx, c.db, n.ID, "WARNING", "power_sync", msg, "")
 	if err := setter.SetPowerState(lk.ctx, driverNode(n), action, 0); err != nil {
 		c.log.Warn("forcing power state failed", "node", n.UUID, "error", err)
 		return syncFailed

@@ -195,28 +195,65 @@ func TestPowerSyncSharedByConductors(t *testing.T) {
 	}
 }
 
-// TestCallbackTimeout: a node whose agent never calls back fails.
+// TestCallbackTimeout: a node whose agent does not call back within the
+// callback timeout fails with Ironic's message for its wait and is powered
+// off; a deploying node whose agent checked in recently, a node within its
+// timeout and a node in maintenance keep waiting.
 func TestCallbackTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c := e.conductor("c1")
-	n := e.node(c, "silent", map[string]any{"fake_agent": true})
-	if _, err := e.db.Exec(`UPDATE nodes SET provision_state = 'clean wait', target_provision_state = 'available',
-		provision_updated_at = now() - interval '1 hour' WHERE id = $1`, n.ID); err != nil {
-		t.Fatal(err)
+	info := map[string]any{"fake_agent": true, "fake_power": "power on"}
+	wait := func(name, state, target, since string) *store.Node {
+		n := e.node(c, name, info)
+		if _, err := e.db.Exec(`UPDATE nodes SET provision_state = $2, target_provision_state = $3, power_state = 'power on',
+			provision_updated_at = now() - $4::interval WHERE id = $1`, n.ID, state, target, since); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
-	fresh := e.node(c, "patient", map[string]any{"fake_agent": true})
-	if _, err := e.db.Exec(`UPDATE nodes SET provision_state = 'wait call-back', target_provision_state = 'active',
-		provision_updated_at = now() WHERE id = $1`, fresh.ID); err != nil {
+	// An inspection times out from its start, checkins or not (Ironic's
+	// inspect_wait_timeout); a deploy or clean from the agent's last checkin.
+	inspecting := wait("inspect", conductor.StateInspectWait, "manageable", "1 hour")
+	timedOut := map[*store.Node]struct{ failed, lastError string }{
+		wait("deploy", conductor.StateWaitCallback, "active", "1 hour"): {conductor.StateDeployFailed, "Timeout reached while waiting for callback for node "},
+		wait("clean", conductor.StateCleanWait, "available", "1 hour"): {conductor.StateCleanFailed,
+			"Timeout reached while cleaning the node. Please check if the ramdisk responsible for the cleaning is running on the node."},
+		inspecting: {conductor.StateInspectFailed,
+			"Timeout reached while inspecting the node. Please check if the ramdisk responsible for the inspection is running on the node."},
+	}
+	fresh := wait("patient", conductor.StateWaitCallback, "active", "0 seconds")
+	alive := wait("alive", conductor.StateWaitCallback, "active", "1 hour") // its agent writes the image, checking in
+	for _, n := range []*store.Node{alive, inspecting} {
+		if _, err := e.db.Exec(`INSERT INTO agent_checkins (node_id, token_generation, checked_in_at, source_address, protocol)
+			SELECT id, agent_token_generation, now(), '10.20.0.15', 'native' FROM nodes WHERE id = $1`, n.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := wait("held", conductor.StateWaitCallback, "active", "1 hour")
+	if _, err := e.db.Exec(`UPDATE nodes SET maintenance = true WHERE id = $1`, held.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.start(c, conductor.PeriodicConfig{CallbackTimeout: 30 * time.Minute})
-	got := e.waitState(n.UUID, conductor.StateCleanFailed)
-	if !strings.Contains(deref(got.LastError), "Timeout reached while waiting for callback") || deref(got.TargetProvisionState) != "available" {
-		t.Errorf("timed out node: last_error %s target %s", deref(got.LastError), deref(got.TargetProvisionState))
+	for n, want := range timedOut {
+		got := e.waitState(n.UUID, want.failed)
+		if !strings.HasPrefix(deref(got.LastError), want.lastError) || !strings.HasSuffix(deref(got.LastError), " 30m0s (callback timeout).") ||
+			got.TargetProvisionState == nil {
+			t.Errorf("%s timed out: last_error %q target %s, want %q... with its target", n.UUID, deref(got.LastError),
+				deref(got.TargetProvisionState), want.lastError)
+		}
+		e.waitFor(10*time.Second, "the timed-out node powered off", func() bool {
+			p := e.get(n.UUID)
+			return deref(p.PowerState) == "power off" && p.TargetPowerState == nil
+		})
+		if off := e.get(n.UUID); !strings.HasPrefix(deref(off.LastError), want.lastError) {
+			t.Errorf("powering off replaced the timeout's last_error with %q", deref(off.LastError))
+		}
 	}
-	if still := e.get(fresh.UUID); still.ProvisionState != conductor.StateWaitCallback {
-		t.Errorf("a node within its timeout was failed: %s", still.ProvisionState)
+	for _, n := range []*store.Node{fresh, alive, held} {
+		if still := e.get(n.UUID); still.ProvisionState != conductor.StateWaitCallback || deref(still.PowerState) != "power on" {
+			t.Errorf("%s was failed or powered off: %s, %s", deref(n.Name), still.ProvisionState, deref(still.PowerState))
+		}
 	}
 }
 

@@ -56,14 +56,14 @@ func (c *Conductor) ChangePowerState(ctx context.Context, ident string, req Powe
 		if err := c.requireConductor(ctx, tx, n.Driver); err != nil {
 			return err
 		}
-		if err := store.SetTargetPowerState(ctx, tx, n.ID, string(target)); err != nil {
+		if err := store.SetTargetPowerState(ctx, tx, n.ID, string(target), nil); err != nil {
 			return err
 		}
 		args := store.JSONObject{"action": string(action), "timeout_s": req.Timeout.Seconds()}
 		if _, err := c.enqueue(ctx, tx, PoolOperator, KindPower, n, args); err != nil {
 			return err
 		}
-		c.addHistory(ctx, tx, n.ID, "INFO", "power", fmt.Sprintf("%s requested", action), req.User)
+		c.AddHistory(ctx, tx, n.ID, "INFO", "power", fmt.Sprintf("%s requested", action), req.User)
 		node, err = store.GetNodeByID(ctx, tx, n.ID)
 		return err
 	})
@@ -101,7 +101,7 @@ func (c *Conductor) runPower(ctx context.Context, t *store.Task) error {
 		if err := revokeAgentTokensOnPower(ctx, tx, node.ID, lk.fence(), action); err != nil {
 			return err
 		}
-		c.addHistory(ctx, tx, node.ID, "INFO", "power", fmt.Sprintf("%s done; node is %s", action, state), "")
+		c.AddHistory(ctx, tx, node.ID, "INFO", "power", fmt.Sprintf("%s done; node is %s", action, state), "")
 		return nil
 	})
 }
@@ -153,10 +153,24 @@ func (c *Conductor) giveUp(ctx context.Context, t *store.Task, cause error) {
 				return err
 			}
 		}
-		c.addHistory(ctx, tx, n.ID, "ERROR", t.Kind, msg, "")
+		c.AddHistory(ctx, tx, n.ID, "ERROR", t.Kind, msg, "")
 		return nil
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		c.log.Error("recording a failed task on its node failed", "task_id", t.ID, "error", err)
 	}
+}
+
+// revokeAgentTokensOnPower revokes the node's agent tokens after a power
+// action that stopped or restarted the machine: the agent holding them is
+// gone. Powering on does not revoke: an agent already running (the machine
+// was on) keeps its token, as in Ironic.
+func revokeAgentTokensOnPower(ctx context.Context, q store.Querier, nodeID int64, f *store.Fence, action drivers.PowerAction) error {
+	if action == drivers.ActionPowerOn {
+		return nil
+	}
+	if err := store.RevokeAgentTokens(ctx, q, nodeID, f); err != nil {
+		return fmt.Errorf("revoke agent tokens: %w", err)
+	}
+	return nil
 }

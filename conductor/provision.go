@@ -20,6 +20,23 @@ var verbs = map[string]Event{
 	"clean": EventClean, "abort": EventAbort,
 }
 
+// fastTrackEvents are the requests whose work fast track may hand to an
+// agent already running on the node, as Ironic's fast track does for
+// deploy and cleaning. An inspection always boots one: the inventory of a
+// boot is taken once (conductor/agents), so it needs a new boot.
+var fastTrackEvents = map[Event]bool{EventDeploy: true, EventProvide: true, EventClean: true}
+
+// fastTrackable reports whether event's work on n may go on with the agent
+// already running on it: fast track is on, the node has no error (Ironic's
+// fast_track_able), and the agent holding the node's current token checked
+// in within FastTrackTimeout. The caller holds the node's row lock.
+func (c *Conductor) fastTrackable(ctx context.Context, q store.Querier, n *store.Node, event Event) (bool, error) {
+	if !c.opts.FastTrack || !fastTrackEvents[event] || n.LastError != nil || n.Maintenance {
+		return false, nil
+	}
+	return store.AgentCheckedInSince(ctx, q, n.ID, c.opts.FastTrackTimeout)
+}
+
 // ProvisionRequest is an operator's provision state change.
 type ProvisionRequest struct {
 	Target     string // Ironic's verb: manage, provide, inspect, active, deploy, rebuild, deleted, undeploy, clean, abort
@@ -45,6 +62,9 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 	}
 	if event != EventClean && req.CleanSteps != nil {
 		return nil, fault.New(fault.Invalid, "clean_steps is only valid when setting the target to clean.")
+	}
+	if err := checkCleanSteps(req.CleanSteps); err != nil {
+		return nil, err
 	}
 	if req.ConfigDrive != nil && event != EventDeploy && event != EventRebuild {
 		return nil, fault.New(fault.Invalid, "configdrive is only valid when setting the target to active, deploy or rebuild.")
@@ -77,16 +97,22 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 		} else if err := c.requireConductor(ctx, tx, n.Driver); err != nil {
 			return err
 		}
+		fastTrack, err := c.fastTrackable(ctx, tx, n, event)
+		if err != nil {
+			return err
+		}
 		if err := store.Transition(ctx, tx, n.ID, nil, n.ProvisionState, to, nullable(newTarget), lastError); err != nil {
 			return err
 		}
-		if err := store.RevokeAgentTokens(ctx, tx, n.ID, nil); err != nil {
-			return err
+		if !fastTrack { // an operator's action ends what the agent was doing, unless it is to go on
+			if err := store.RevokeAgentTokens(ctx, tx, n.ID, nil); err != nil {
+				return err
+			}
 		}
 		if event == EventClean || event == EventProvide {
-			// A manual clean's steps go to the agent; an automated clean
-			// runs the agent's defaults.
-			if err := store.SetCleanSteps(ctx, tx, n.ID, req.CleanSteps); err != nil {
+			// A manual clean's steps go to the agent; an automated clean's
+			// are chosen when it starts (automatedCleanSteps).
+			if err := store.SetCleanSteps(ctx, tx, n.ID, nil, req.CleanSteps); err != nil {
 				return err
 			}
 		}
@@ -100,11 +126,18 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 			if req.CleanSteps != nil {
 				args["clean_steps"] = req.CleanSteps
 			}
+			if fastTrack {
+				args["fast_track"] = true
+			}
 			if _, err := c.enqueue(ctx, tx, PoolOperator, KindProvision, n, args); err != nil {
 				return err
 			}
 		}
-		c.addHistory(ctx, tx, n.ID, "INFO", "provision", fmt.Sprintf("%s: %s -> %s", req.Target, n.ProvisionState, to), req.User)
+		msg := fmt.Sprintf("%s: %s -> %s", req.Target, n.ProvisionState, to)
+		if fastTrack {
+			msg += " (fast track: the agent running on the node goes on, without a reboot)"
+		}
+		c.AddHistory(ctx, tx, n.ID, "INFO", "provision", msg, req.User)
 		node, err = store.GetNodeByID(ctx, tx, n.ID)
 		return err
 	})
@@ -137,6 +170,9 @@ type provisionRun struct {
 	drv   drivers.Driver
 	lock  *nodeLock
 	phase string
+	// fastTrack: the request found the node's agent up (fastTrackable);
+	// the first state's work goes on with it instead of booting one.
+	fastTrack bool
 }
 
 // runProvision does the work of the node's current state under its lock,
@@ -153,7 +189,8 @@ func (c *Conductor) runProvision(ctx context.Context, t *store.Task) error {
 		return nil
 	}
 	phase, _ := t.Args["phase"].(string)
-	run := &provisionRun{c: c, node: node, drv: drv, lock: lk, phase: phase}
+	fastTrack, _ := t.Args["fast_track"].(bool)
+	run := &provisionRun{c: c, node: node, drv: drv, lock: lk, phase: phase, fastTrack: fastTrack}
 	return run.loop(lk.ctx)
 }
 
@@ -170,7 +207,7 @@ func (r *provisionRun) loop(ctx context.Context) error {
 		if err := r.fire(ctx, event, lastError); err != nil {
 			return err
 		}
-		r.phase = phaseStart
+		r.phase, r.fastTrack = phaseStart, false
 	}
 	return nil
 }
@@ -194,7 +231,7 @@ func (r *provisionRun) fire(ctx context.Context, event Event, lastError *string)
 		if err := store.Transition(ctx, q, r.node.ID, r.lock.fence(), from, to, nullable(newTarget), lastError); err != nil {
 			return err
 		}
-		r.c.addHistory(ctx, q, r.node.ID, severity, "provision", msg, "")
+		r.c.AddHistory(ctx, q, r.node.ID, severity, "provision", msg, "")
 		return nil
 	}
 	var err error
@@ -243,8 +280,19 @@ func (r *provisionRun) step(ctx context.Context, state string) (Event, error) {
 		return r.bootAgent(ctx)
 
 	case StateCleaning:
-		if r.agentless() || r.phase == phaseResume {
+		if r.phase == phaseResume { // the agent has cleaned
+			return EventDone, r.endCleaning(ctx)
+		}
+		if r.agentless() {
 			return EventDone, r.setPower(ctx, drivers.ActionPowerOff)
+		}
+		if automated := r.target() != StateManageable; automated {
+			if r.c.opts.SkipAutomatedClean {
+				return EventDone, r.endCleaning(ctx)
+			}
+			if err := store.SetCleanSteps(ctx, r.c.db, r.node.ID, r.lock.fence(), r.c.automatedCleanSteps()); err != nil {
+				return "", err
+			}
 		}
 		return r.bootAgent(ctx)
 
@@ -258,9 +306,32 @@ func (r *provisionRun) step(ctx context.Context, state string) (Event, error) {
 		return EventDone, r.setPower(ctx, drivers.ActionReboot)
 
 	case StateDeleting:
+		// Tear-down: the instance is forgotten whatever happens next, as in
+		// Ironic; then the machine goes off and cleaning follows.
+		if err := store.ClearInstance(ctx, r.c.db, r.node.ID, r.lock.fence()); err != nil {
+			return "", err
+		}
 		return EventClean, r.setPower(ctx, drivers.ActionPowerOff)
 	}
 	return "", fmt.Errorf("internal: no work defined for state %s", state)
+}
+
+// target is the node's target provision state, or "".
+func (r *provisionRun) target() string {
+	if r.node.TargetProvisionState == nil {
+		return ""
+	}
+	return *r.node.TargetProvisionState
+}
+
+// endCleaning ends a clean that needed a machine: it is powered off, unless
+// fast track is on, in which case it stays as it is and an agent on it stays
+// up for the next deploy, as Ironic's tear_down_inband_cleaning does.
+func (r *provisionRun) endCleaning(ctx context.Context) error {
+	if r.c.opts.FastTrack {
+		return nil
+	}
+	return r.setPower(ctx, drivers.ActionPowerOff)
 }
 
 // agentless reports whether the driver provisions this node without an agent.
@@ -269,8 +340,14 @@ func (r *provisionRun) agentless() bool {
 	return ok && a.ProvisionsWithoutAgent(driverNode(r.node))
 }
 
-// bootAgent boots the node into the deploy agent and waits for its call.
+// bootAgent boots the node into the deploy agent and waits for its call;
+// with fast track, an agent already up takes the work on its next checkin.
 func (r *provisionRun) bootAgent(ctx context.Context) (Event, error) {
+	if r.fastTrack && r.poweredOn(ctx) {
+		r.c.AddHistory(ctx, r.c.db, r.node.ID, "INFO", "provision",
+			"Fast track: no reboot; the agent running on the node is handed the work at its next checkin.", "")
+		return EventWait, nil
+	}
 	if err := r.setBoot(ctx, drivers.BootPXE, false); err != nil {
 		return "", err
 	}
@@ -306,6 +383,22 @@ func (r *provisionRun) setPower(ctx context.Context, action drivers.PowerAction)
 	})
 }
 
+// poweredOn reports whether the machine is on, asking the BMC when the
+// driver can (as Ironic's is_fast_track does), else by the recorded state.
+// A failed read counts as off: the caller then boots the agent the usual way.
+func (r *provisionRun) poweredOn(ctx context.Context) bool {
+	reader, ok := r.drv.(drivers.PowerReader)
+	if !ok {
+		return r.node.PowerState != nil && *r.node.PowerState == string(drivers.PowerOn)
+	}
+	ps, err := reader.PowerState(ctx, driverNode(r.node))
+	if err != nil {
+		r.c.log.Warn("fast track: reading the power state failed; booting the agent instead", "node", r.node.UUID, "error", err)
+		return false
+	}
+	return ps == drivers.PowerOn
+}
+
 func (r *provisionRun) readPower(ctx context.Context) error {
 	reader, ok := r.drv.(drivers.PowerReader)
 	if !ok {
@@ -317,30 +410,4 @@ func (r *provisionRun) readPower(ctx context.Context) error {
 	}
 	state := string(ps)
 	return store.SetPowerState(ctx, r.c.db, r.node.ID, r.lock.fence(), &state, nil)
-}
-
-// AgentCallback is called when a node's agent checks in: a node waiting for
-// it (wait call-back, clean wait, inspect wait) resumes its work as a task
-// in the agent pool. It reports whether the node resumed; a node in any
-// other state is left as it is (the checkin is only recorded).
-func (c *Conductor) AgentCallback(ctx context.Context, q store.Querier, node *store.Node) (bool, error) {
-	if node.ProvisionState != StateWaitCallback && node.ProvisionState != StateCleanWait && node.ProvisionState != StateInspectWait {
-		return false, nil
-	}
-	if holder := node.LockHolder(c.now()); holder != "" {
-		return false, nodeLocked(node.UUID, holder)
-	}
-	target := ""
-	if node.TargetProvisionState != nil {
-		target = *node.TargetProvisionState
-	}
-	to, newTarget, _ := nextState(node.ProvisionState, target, EventResume)
-	if err := store.Transition(ctx, q, node.ID, nil, node.ProvisionState, to, nullable(newTarget), nil); err != nil {
-		return false, err
-	}
-	if _, err := c.enqueue(ctx, q, PoolAgent, KindProvision, node, store.JSONObject{"state": to, "phase": phaseResume}); err != nil {
-		return false, err
-	}
-	c.addHistory(ctx, q, node.ID, "INFO", "provision", fmt.Sprintf("agent called back: %s -> %s", node.ProvisionState, to), "")
-	return true, nil
 }

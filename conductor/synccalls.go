@@ -192,7 +192,7 @@ func (c *Conductor) NodeVendorPassthru(ctx context.Context, ident, method, httpM
 			if _, err := c.enqueue(ctx, tx, PoolOperator, KindVendor, n, args); err != nil {
 				return err
 			}
-			c.addHistory(ctx, tx, n.ID, "INFO", "vendor_passthru", fmt.Sprintf("%s queued", m.Name), user)
+			c.AddHistory(ctx, tx, n.ID, "INFO", "vendor_passthru", fmt.Sprintf("%s queued", m.Name), user)
 			return nil
 		})
 		return PassthruResult{Async: true}, err
@@ -273,6 +273,6 @@ func (c *Conductor) runVendor(ctx context.Context, t *store.Task) error {
 	if _, err := vendor.CallVendor(lk.ctx, driverNode(node), method, httpMethod, json.RawMessage(body)); err != nil {
 		return fmt.Errorf("vendor method %s: %w", method, err)
 	}
-	c.addHistory(ctx, c.db, node.ID, "INFO", "vendor_passthru", method+" done", "")
+	c.AddHistory(ctx, c.db, node.ID, "INFO", "vendor_passthru", method+" done", "")
 	return nil
 }

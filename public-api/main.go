@@ -70,6 +70,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		QueueLimits:     map[string]int{conductor.PoolOperator: cfg.OperatorQueueLimit},
 		SyncCallWorkers: cfg.SyncCallWorkers,
 		SyncCallTimeout: cfg.SyncCallTimeout,
+		// An operator's deploy or clean may go on with the agent already
+		// running on the node (fast track).
+		FastTrack:        cfg.FastTrack,
+		FastTrackTimeout: cfg.FastTrackTimeout,
 	})
 	api := publicapi.New(c, auth, db, log, opts...)
 	log.Info("serving operator API", "addr", ln.Addr().String(), "version", buildinfo.Version,

@@ -4,7 +4,9 @@
 // ironic-python-agent speaks, and nothing else: every other path is 404.
 //
 // The process holds no BMC credentials and runs no drivers; it reads and
-// writes the database through the conductor library only. In front of the
+// writes the database through the conductor's agent side (conductor/agents)
+// only. The native form's bodies are agentwire's types, which ferric-agent
+// shares. In front of the
 // handlers (routes.go) sit the hardening guards (guards.go): a source
 // allow-list, a per-source rate limit, a global limit on requests in flight,
 // a deadline per request and capped bodies.
@@ -19,7 +21,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/shared/apierror"
 	"github.com/ferric-metal/ferric/shared/httpserver"
 	"github.com/ferric-metal/ferric/shared/ratelimit"
@@ -66,14 +68,14 @@ const maxRateLimitKeys = 100_000
 
 // API holds the handlers' dependencies.
 type API struct {
-	agents  *conductor.Agents
+	agents  *agents.Agents
 	log     *slog.Logger
 	opts    Options
 	limiter *ratelimit.Limiter // nil when the rate limit is off
 }
 
-// New returns the agent API over agents.
-func New(agents *conductor.Agents, log *slog.Logger, opts Options) (*API, error) {
+// New returns the agent API over the conductor's agent side.
+func New(side *agents.Agents, log *slog.Logger, opts Options) (*API, error) {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 256
 	}
@@ -86,7 +88,7 @@ func New(agents *conductor.Agents, log *slog.Logger, opts Options) (*API, error)
 	if opts.RateLimit < 0 {
 		return nil, errors.New("negative rate limit")
 	}
-	a := &API{agents: agents, log: log, opts: opts}
+	a := &API{agents: side, log: log, opts: opts}
 	if opts.RateLimit > 0 {
 		a.limiter = ratelimit.New(opts.RateLimit, max(1, int(2*opts.RateLimit)), maxRateLimitKeys)
 	}

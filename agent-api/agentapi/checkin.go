@@ -1,29 +1,22 @@
 package agentapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/agent-api/agentwire"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/shared/fault"
 )
 
-// checkinBody is a native checkin.
-type checkinBody struct {
-	AgentVersion string `json:"agent_version"`
-	Status       string `json:"status"`
-	LastCommand  *struct {
-		Name   string `json:"name"`
-		Status string `json:"status"`
-		Error  string `json:"error"`
-	} `json:"last_command"`
-}
-
 // checkin handles POST /v1/checkin: the agent authenticates with its token
 // (Authorization: Bearer), reports its version, status and the outcome of
-// its last command, and is told what to do next.
+// its last command (agentwire.CheckinRequest; unknown members are 400), and
+// is told what to do next (agentwire.CheckinResponse; args always an
+// object).
 func (a *API) checkin(c *gin.Context) {
 	id, err := a.agents.AuthenticateAgent(bearer(c.GetHeader("Authorization")))
 	if err != nil {
@@ -31,14 +24,14 @@ func (a *API) checkin(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	var body checkinBody
+	var body agentwire.CheckinRequest
 	if err := decodeSmall(c, &body); err != nil {
 		a.fail(c, err)
 		return
 	}
-	req := conductor.CheckinRequest{AgentVersion: body.AgentVersion, Status: body.Status, Source: sourceOf(c)}
+	req := agents.CheckinRequest{AgentVersion: body.AgentVersion, Status: body.Status, Source: sourceOf(c)}
 	if lc := body.LastCommand; lc != nil {
-		req.LastCommand = &conductor.CommandResult{Name: lc.Name, Status: lc.Status, Error: lc.Error}
+		req.LastCommand = &agents.CommandResult{Name: lc.Name, Status: lc.Status, Error: lc.Error}
 	}
 	instr, err := a.agents.Checkin(c.Request.Context(), id, req)
 	if err != nil {
@@ -48,14 +41,15 @@ func (a *API) checkin(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	resp := gin.H{"action": instr.Action, "args": instr.Args, "checkin_interval": int(instr.CheckinInterval.Seconds())}
-	if instr.Args == nil {
-		resp["args"] = gin.H{}
+	args := json.RawMessage(`{}`)
+	if instr.Args != nil {
+		if args, err = json.Marshal(instr.Args); err != nil {
+			a.fail(c, err)
+			return
+		}
 	}
-	if instr.Token != "" {
-		resp["token"] = instr.Token
-	}
-	c.JSON(http.StatusOK, resp)
+	c.JSON(http.StatusOK, agentwire.CheckinResponse{Action: instr.Action, Args: args,
+		CheckinInterval: int(instr.CheckinInterval.Seconds()), Token: instr.Token})
 }
 
 // bearer extracts the token of an "Authorization: Bearer" header, or "".
@@ -85,7 +79,7 @@ func (a *API) heartbeat(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	err := a.agents.Heartbeat(c.Request.Context(), conductor.HeartbeatRequest{
+	err := a.agents.Heartbeat(c.Request.Context(), agents.HeartbeatRequest{
 		NodeIdent: c.Param("node_ident"), Token: body.AgentToken, CallbackURL: body.CallbackURL,
 		AgentVersion: body.AgentVersion, AgentStatus: body.AgentStatus,
 		AgentStatusMessage: body.AgentStatusMessage, AgentVerifyCA: body.AgentVerifyCA, Source: sourceOf(c),

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/shared/pgtest"
 	"github.com/ferric-metal/ferric/shared/token"
 )
@@ -151,20 +152,20 @@ func TestDeployThroughCheckins(t *testing.T) {
 
 	tok := s.mustLookup(t, inv{macs: []string{"52:54:00:00:00:01"}})
 	in := mustCheckin(t, s, tok, nil)
-	if in.Action != conductor.ActionDeploy || in.Args["image_source"] != "http://images/ubuntu.qcow2" ||
+	if in.Action != agents.ActionDeploy || in.Args["image_source"] != "http://images/ubuntu.qcow2" ||
 		in.Args["image_checksum"] != "sha256:abc" || in.Args["root_device"] == nil || in.CheckinInterval != 30 {
 		t.Fatalf("first checkin in wait call-back: %+v", in)
 	}
 	if _, leaked := in.Args["admin_password"]; leaked {
 		t.Error("the deploy instructions carry instance_info beyond the image and disk layout")
 	}
-	if in := mustCheckin(t, s, tok, &command{"deploy", "running", ""}); in.Action != conductor.ActionWait {
+	if in := mustCheckin(t, s, tok, &command{"deploy", "running", ""}); in.Action != agents.ActionWait {
 		t.Errorf("while deploying: %s, want wait", in.Action)
 	}
 	if stateOf(t, db, n) != conductor.StateWaitCallback {
 		t.Fatal("a running command resumed the node")
 	}
-	if in := mustCheckin(t, s, tok, &command{"deploy", "success", ""}); in.Action != conductor.ActionWait {
+	if in := mustCheckin(t, s, tok, &command{"deploy", "success", ""}); in.Action != agents.ActionWait {
 		t.Errorf("after success: %s, want wait", in.Action)
 	}
 	waitState(t, db, n, conductor.StateActive)
@@ -187,7 +188,7 @@ func TestCleanAndInspectThroughCheckins(t *testing.T) {
 	provision(t, cond, n, "provide")
 	waitState(t, db, n, conductor.StateCleanWait)
 	tok := s.mustLookup(t, machine)
-	if in := mustCheckin(t, s, tok, nil); in.Action != conductor.ActionClean {
+	if in := mustCheckin(t, s, tok, nil); in.Action != agents.ActionClean {
 		t.Fatalf("in clean wait: %s, want clean", in.Action)
 	}
 	if c := count(t, db, `SELECT count(*) FROM node_inventories WHERE node_id = $1`, n.ID); c != 0 {
@@ -204,7 +205,7 @@ func TestCleanAndInspectThroughCheckins(t *testing.T) {
 	setState(t, db, n, conductor.StateCleanWait)
 	tok = s.mustLookup(t, machine)
 	setState(t, db, n, conductor.StateAvailable)
-	if in := mustCheckin(t, s, tok, nil); in.Action != conductor.ActionPowerOff {
+	if in := mustCheckin(t, s, tok, nil); in.Action != agents.ActionPowerOff {
 		t.Errorf("agent on an available node without fast track: %s, want power_off", in.Action)
 	}
 
@@ -212,7 +213,7 @@ func TestCleanAndInspectThroughCheckins(t *testing.T) {
 	provision(t, cond, n, "inspect")
 	waitState(t, db, n, conductor.StateInspectWait)
 	tok = s.mustLookup(t, machine)
-	if in := mustCheckin(t, s, tok, nil); in.Action != conductor.ActionInspect {
+	if in := mustCheckin(t, s, tok, nil); in.Action != agents.ActionInspect {
 		t.Fatalf("in inspect wait: %s, want inspect", in.Action)
 	}
 	mustCheckin(t, s, tok, &command{"inspect", "success", ""})
@@ -289,15 +290,15 @@ func TestCheckinActions(t *testing.T) {
 		last        *command
 		want        string
 	}{
-		{conductor.StateWaitCallback, false, strict, nil, conductor.ActionDeploy},
-		{conductor.StateWaitCallback, false, strict, &command{"clean", "success", ""}, conductor.ActionDeploy},
-		{conductor.StateWaitCallback, true, strict, nil, conductor.ActionWait},
-		{conductor.StateCleanWait, false, strict, &command{"clean", "running", ""}, conductor.ActionWait},
-		{conductor.StateDeploying, false, strict, nil, conductor.ActionWait},
-		{conductor.StateEnroll, false, strict, nil, conductor.ActionPowerOff},
-		{conductor.StateManageable, false, fast, nil, conductor.ActionWait},
-		{conductor.StateActive, false, strict, nil, conductor.ActionWait},
-		{conductor.StateDeployFailed, false, strict, nil, conductor.ActionWait},
+		{conductor.StateWaitCallback, false, strict, nil, agents.ActionDeploy},
+		{conductor.StateWaitCallback, false, strict, &command{"clean", "success", ""}, agents.ActionDeploy},
+		{conductor.StateWaitCallback, true, strict, nil, agents.ActionWait},
+		{conductor.StateCleanWait, false, strict, &command{"clean", "running", ""}, agents.ActionWait},
+		{conductor.StateDeploying, false, strict, nil, agents.ActionWait},
+		{conductor.StateEnroll, false, strict, nil, agents.ActionPowerOff},
+		{conductor.StateManageable, false, fast, nil, agents.ActionWait},
+		{conductor.StateActive, false, strict, nil, agents.ActionWait},
+		{conductor.StateDeployFailed, false, strict, nil, agents.ActionWait},
 	} {
 		n := seedNode(t, db, nodeSeed{state: tc.state})
 		if tc.maintenance {
@@ -320,7 +321,7 @@ func TestCheckinActions(t *testing.T) {
 	if in.Token == "" {
 		t.Fatal("a token past half its life was not renewed")
 	}
-	if in := mustCheckin(t, strict, in.Token, nil); in.Action != conductor.ActionWait {
+	if in := mustCheckin(t, strict, in.Token, nil); in.Action != agents.ActionWait {
 		t.Errorf("renewed token: %+v", in)
 	}
 	// Bad reports are 400, not recorded.
@@ -402,7 +403,8 @@ func TestRevocation(t *testing.T) {
 }
 
 // TestManualCleanStepsReachTheAgent: the steps an operator gives a manual
-// clean are the agent's orders; an automated clean (provide) carries none.
+// clean are the agent's orders; an automated clean (provide) carries the
+// conductor's default (erase_devices_metadata).
 func TestManualCleanStepsReachTheAgent(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
@@ -418,7 +420,7 @@ func TestManualCleanStepsReachTheAgent(t *testing.T) {
 	tok := s.mustLookup(t, machine)
 	in := mustCheckin(t, s, tok, nil)
 	got, _ := in.Args["clean_steps"].([]any)
-	if in.Action != conductor.ActionClean || len(got) != 1 || got[0].(map[string]any)["step"] != "erase_devices_metadata" {
+	if in.Action != agents.ActionClean || len(got) != 1 || got[0].(map[string]any)["step"] != "erase_devices_metadata" {
 		t.Fatalf("manual clean: action %s args %v, want the operator's steps", in.Action, in.Args)
 	}
 	mustCheckin(t, s, tok, &command{"clean", "success", ""})
@@ -427,8 +429,11 @@ func TestManualCleanStepsReachTheAgent(t *testing.T) {
 	provision(t, cond, n, "provide")
 	waitState(t, db, n, conductor.StateCleanWait)
 	tok = s.mustLookup(t, machine)
-	if in := mustCheckin(t, s, tok, nil); in.Action != conductor.ActionClean || in.Args["clean_steps"] != nil {
-		t.Errorf("automated clean: action %s args %v, want no steps", in.Action, in.Args)
+	in = mustCheckin(t, s, tok, nil)
+	got, _ = in.Args["clean_steps"].([]any)
+	if in.Action != agents.ActionClean || len(got) != 1 || got[0].(map[string]any)["step"] != "erase_devices_metadata" ||
+		got[0].(map[string]any)["interface"] != "deploy" {
+		t.Errorf("automated clean: action %s args %v, want the default erase_devices_metadata", in.Action, in.Args)
 	}
 }
 
@@ -478,12 +483,23 @@ func TestCheckinIsOneStatement(t *testing.T) {
 		}
 		return calls, queries
 	}
-	if _, err := db.Exec(`SELECT pg_stat_statements_reset()`); err != nil {
-		t.Fatal(err)
+	// The same report again is the one statement; the first report of the
+	// deploy running may add one that writes it into the history, once.
+	for _, step := range []struct {
+		last  *command
+		calls int
+	}{{nil, 1}, {&command{"deploy", "running", ""}, 2}, {&command{"deploy", "running", ""}, 1}} {
+		if _, err := db.Exec(`SELECT pg_stat_statements_reset()`); err != nil {
+			t.Fatal(err)
+		}
+		mustCheckin(t, s, tok, step.last)
+		calls, queries := counted()
+		if calls != step.calls || !strings.Contains(strings.Join(queries, "\n"), "INSERT INTO agent_checkins") {
+			t.Errorf("a checkin (last command %v) ran %d statements, want %d, the first reading the node and recording the checkin: %q",
+				step.last, calls, step.calls, queries)
+		}
 	}
-	mustCheckin(t, s, tok, nil)
-	calls, queries := counted()
-	if calls != 1 || !strings.Contains(queries[0], "INSERT INTO agent_checkins") {
-		t.Errorf("a checkin ran %d statements, want the one that reads the node and records the checkin: %q", calls, queries)
+	if n := count(t, db, `SELECT count(*) FROM node_history WHERE event LIKE 'Agent reported deploy running%'`); n != 1 {
+		t.Errorf("%d history entries for the running deploy, want 1", n)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/shared/pgtest"
 	"github.com/ferric-metal/ferric/shared/token"
 )
@@ -70,7 +71,7 @@ func TestAgentRoleSuffices(t *testing.T) {
 	// Inspection through native checkins: inventory, properties, resume.
 	inspect := seedNode(t, owner, nodeSeed{state: conductor.StateInspectWait, macs: []string{"52:54:00:00:00:02"}})
 	tok = s.mustLookup(t, inv{macs: []string{"52:54:00:00:00:02"}})
-	if in := mustCheckin(t, s, tok, &command{"inspect", "success", ""}); in.Action != conductor.ActionWait {
+	if in := mustCheckin(t, s, tok, &command{"inspect", "success", ""}); in.Action != agents.ActionWait {
 		t.Errorf("inspect success: %+v", in)
 	}
 	waitState(t, owner, inspect, conductor.StateManageable)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferric-metal/ferric/agent-api/agentapi"
 	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/drivers/builtin"
@@ -63,7 +64,7 @@ type stackOptions struct {
 // as the ferric-agent-api program wires it: a conductor without drivers.
 type stack struct {
 	db      *sqlx.DB
-	agents  *conductor.Agents
+	agents  *agents.Agents
 	url     string
 	handler http.Handler
 }
@@ -72,28 +73,28 @@ func newStack(t testing.TB, db *sqlx.DB, o stackOptions) *stack {
 	t.Helper()
 	c := conductor.New(db, drivers.NewRegistry(), discard, conductor.Options{FastTrack: o.fastTrack, Name: "agent-api",
 		QueueLimits: map[string]int{conductor.PoolAgent: o.queueLimit}})
-	disc := conductor.DiscoveryOptions{Enabled: o.discovery, QuotaPerSource: o.quota}
+	disc := agents.DiscoveryOptions{Enabled: o.discovery, QuotaPerSource: o.quota}
 	if o.rules != "" {
-		rules, err := conductor.ParseDiscoveryRules(o.rules)
+		rules, err := agents.ParseDiscoveryRules(o.rules)
 		if err != nil {
 			t.Fatal(err)
 		}
 		disc.Rules = rules
 	}
-	agents, err := conductor.NewAgents(c, conductor.AgentOptions{Keys: agentKeys, Issuer: testIssuer,
+	side, err := agents.New(c, agents.Options{Keys: agentKeys, Issuer: testIssuer,
 		TokenTTL: o.tokenTTL, CheckinInterval: 30 * time.Second, Discovery: disc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { agents.Close() })
-	api, err := agentapi.New(agents, discard, o.api)
+	t.Cleanup(func() { side.Close() })
+	api, err := agentapi.New(side, discard, o.api)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := api.Handler()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &stack{db: db, agents: agents, url: srv.URL, handler: h}
+	return &stack{db: db, agents: side, url: srv.URL, handler: h}
 }
 
 // runConductor runs a conductor with the fake driver against db until the

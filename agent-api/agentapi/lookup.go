@@ -6,7 +6,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/ferric-metal/ferric/conductor"
+	"github.com/ferric-metal/ferric/agent-api/agentwire"
+	"github.com/ferric-metal/ferric/conductor/agents"
 	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/shared/redact"
 )
@@ -35,22 +36,22 @@ func (a *API) lookupNative(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	res, err := a.agents.Lookup(c.Request.Context(), conductor.LookupRequest{Data: data, Source: sourceOf(c)})
+	res, err := a.agents.Lookup(c.Request.Context(), agents.LookupRequest{Data: data, Source: sourceOf(c)})
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	n := res.Node
-	c.JSON(http.StatusOK, gin.H{
-		"node_uuid":        n.UUID,
-		"token":            tokenOrMask(res.Token),
-		"checkin_interval": int(a.agents.CheckinInterval().Seconds()),
-		"node": gin.H{
-			"uuid":            n.UUID,
-			"name":            n.Name,
-			"provision_state": n.ProvisionState,
-			"properties":      redact.Secrets(n.Properties),
-			"instance_info":   redact.Secrets(n.InstanceInfo, "image_url"),
+	c.JSON(http.StatusOK, agentwire.LookupResponse{
+		NodeUUID:        n.UUID,
+		Token:           tokenOrMask(res.Token),
+		CheckinInterval: int(a.agents.CheckinInterval().Seconds()),
+		Node: agentwire.LookupNode{
+			UUID:           n.UUID,
+			Name:           n.Name,
+			ProvisionState: n.ProvisionState,
+			Properties:     redact.Secrets(n.Properties),
+			InstanceInfo:   redact.Secrets(n.InstanceInfo, "image_url"),
 		},
 	})
 }
@@ -63,7 +64,7 @@ func (a *API) lookupIPA(c *gin.Context) {
 	if q := c.Query("addresses"); q != "" {
 		macs = strings.Split(q, ",")
 	}
-	res, err := a.agents.Lookup(c.Request.Context(), conductor.LookupRequest{
+	res, err := a.agents.Lookup(c.Request.Context(), agents.LookupRequest{
 		MACs: macs, NodeUUID: c.Query("node_uuid"), Source: sourceOf(c), IPA: true})
 	if err != nil {
 		a.fail(c, err)
@@ -94,7 +95,7 @@ func (a *API) continueInspection(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	id, err := a.agents.ContinueInspection(c.Request.Context(), conductor.LookupRequest{
+	id, err := a.agents.ContinueInspection(c.Request.Context(), agents.LookupRequest{
 		Data: data, NodeUUID: c.Query("node_uuid"), Source: sourceOf(c)})
 	if err != nil {
 		a.fail(c, err)
@@ -103,11 +104,11 @@ func (a *API) continueInspection(c *gin.Context) {
 	c.JSON(http.StatusAccepted, gin.H{"uuid": id})
 }
 
-// tokenOrMask is the token to show: IPA treats "******" as "already
-// handed out".
+// tokenOrMask is the token to show: agents (IPA's and ours) treat "******"
+// as "already handed out".
 func tokenOrMask(tok string) string {
 	if tok == "" {
-		return redact.Mask
+		return agentwire.MaskedToken
 	}
 	return tok
 }

@@ -107,12 +107,24 @@ type CheckinOutcome struct {
 	PreviousURL        *string `db:"previous_url"`
 	PreviousVerifyCA   *string `db:"previous_verify_ca"`
 	PreviousGeneration *int64  `db:"previous_generation"`
+	// PreviousCommand* are the last command's report of the checkin
+	// before, when it came from the same boot (token generation): a
+	// report equal to it is a repeat.
+	PreviousCommandName   *string `db:"previous_command_name"`
+	PreviousCommandStatus *string `db:"previous_command_status"`
+	PreviousCommandError  *string `db:"previous_command_error"`
+	// GivenInThisState is the command handed out to this boot's agent
+	// since the node entered its current provision state (see
+	// MarkCommandGiven), or nil.
+	GivenInThisState *string `db:"given_in_this_state"`
 }
 
 // RecordCheckin reads the node and records the checkin in one statement (one
 // indexed read, one write): the record is written only when the token's
 // generation is still the node's and, for IPA, the agent URL has not changed
-// within this generation. ErrNotFound when the node does not exist.
+// within this generation. It returns what the checkin before reported, so
+// that the caller can tell a new report from a repeat without another read.
+// ErrNotFound when the node does not exist.
 //
 // properties and instance_info are read only for nodes in wait call-back,
 // and clean_steps only in clean wait: the states in which a checkin needs
@@ -130,7 +142,9 @@ func RecordCheckin(ctx context.Context, q Querier, c Checkin) (*CheckinOutcome, 
 			CASE WHEN provision_state = 'clean wait' THEN clean_steps END AS clean_steps
 		FROM nodes WHERE uuid = $1
 	), previous AS (
-		SELECT agent_url, agent_verify_ca, token_generation FROM agent_checkins WHERE node_id = (SELECT id FROM node)
+		SELECT agent_url, agent_verify_ca, token_generation, command_name, command_status, command_error,
+			command_given, command_given_for
+		FROM agent_checkins WHERE node_id = (SELECT id FROM node)
 	), recorded AS (
 		INSERT INTO agent_checkins AS a (node_id, token_generation, checked_in_at, source_address,
 			protocol, agent_version, agent_status, agent_url, command_name, command_status, command_error,
@@ -149,14 +163,19 @@ func RecordCheckin(ctx context.Context, q Querier, c Checkin) (*CheckinOutcome, 
 			agent_verify_ca = COALESCE(EXCLUDED.agent_verify_ca,
 				CASE WHEN a.token_generation = EXCLUDED.token_generation THEN a.agent_verify_ca END),
 			command_name = EXCLUDED.command_name, command_status = EXCLUDED.command_status,
-			command_error = EXCLUDED.command_error
+			command_error = EXCLUDED.command_error,
+			command_given = CASE WHEN a.token_generation = EXCLUDED.token_generation THEN a.command_given END,
+			command_given_for = CASE WHEN a.token_generation = EXCLUDED.token_generation THEN a.command_given_for END
 		RETURNING node_id
 	)
 	SELECT node.*, EXISTS (SELECT 1 FROM recorded) AS recorded,
-		(SELECT agent_url FROM previous) AS previous_url,
-		(SELECT agent_verify_ca FROM previous) AS previous_verify_ca,
-		(SELECT token_generation FROM previous) AS previous_generation
-	FROM node`
+		p.agent_url AS previous_url, p.agent_verify_ca AS previous_verify_ca, p.token_generation AS previous_generation,
+		CASE WHEN p.token_generation = $2 THEN p.command_name END AS previous_command_name,
+		CASE WHEN p.token_generation = $2 THEN p.command_status END AS previous_command_status,
+		CASE WHEN p.token_generation = $2 THEN p.command_error END AS previous_command_error,
+		CASE WHEN p.token_generation = $2 AND p.command_given_for IS NOT DISTINCT FROM node.provision_updated_at
+			THEN p.command_given END AS given_in_this_state
+	FROM node LEFT JOIN previous p ON true`
 	var out CheckinOutcome
 	err := q.GetContext(ctx, &out, query, c.NodeUUID, c.TokenGeneration, c.SourceAddress, c.Protocol,
 		c.AgentVersion, c.AgentStatus, c.AgentURL, c.CommandName, c.CommandStatus, c.CommandError, c.AgentVerifyCA)
@@ -164,6 +183,40 @@ func RecordCheckin(ctx context.Context, q Querier, c Checkin) (*CheckinOutcome, 
 		return nil, translate(err)
 	}
 	return &out, nil
+}
+
+// MarkCommandGiven records that the agent of the token generation was handed
+// action in the node's provision state, state, and writes note into the
+// node's history, in one statement; it reports false (and writes nothing)
+// when it was marked already for this stay in state, or the node or the
+// generation moved on.
+func MarkCommandGiven(ctx context.Context, q Querier, nodeID, generation int64, state, action string, note HistoryEvent) (bool, error) {
+	res, err := q.ExecContext(ctx, `WITH given AS (
+			UPDATE agent_checkins a SET command_given = $3, command_given_for = n.provision_updated_at
+			FROM nodes n
+			WHERE a.node_id = $1 AND n.id = $1 AND a.token_generation = $2 AND n.agent_token_generation = $2
+			  AND n.provision_state = $10
+			  AND (a.command_given IS DISTINCT FROM $3 OR a.command_given_for IS DISTINCT FROM n.provision_updated_at)
+			RETURNING a.node_id)
+		INSERT INTO node_history (uuid, node_id, severity, event_type, event, conductor, user_name)
+		SELECT $4, node_id, $5, $6, $7, $8, $9 FROM given`,
+		nodeID, generation, action, uuid.NewString(), note.Severity, note.EventType, note.Event, note.Conductor, note.User, state)
+	if err != nil {
+		return false, translate(err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// AgentCheckedInSince reports whether the agent holding the node's current
+// token (the agent of this boot) checked in within the last within: it is
+// presumably up, which fast track relies on.
+func AgentCheckedInSince(ctx context.Context, q Querier, nodeID int64, within time.Duration) (bool, error) {
+	var alive bool
+	err := q.GetContext(ctx, &alive, `SELECT EXISTS (SELECT 1 FROM agent_checkins a JOIN nodes n ON n.id = a.node_id
+		WHERE a.node_id = $1 AND a.token_generation = n.agent_token_generation
+		  AND a.checked_in_at > now() - $2 * interval '1 millisecond')`, nodeID, millis(within))
+	return alive, translate(err)
 }
 
 // AgentCheckin is a row of agent_checkins.

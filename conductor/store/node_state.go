@@ -45,10 +45,12 @@ func SetPowerState(ctx context.Context, q Querier, nodeID int64, f *Fence, power
 	return staleResult(res, err)
 }
 
-// SetTargetPowerState records a requested power change before it runs.
-func SetTargetPowerState(ctx context.Context, q Querier, nodeID int64, target string) error {
-	res, err := q.ExecContext(ctx, `UPDATE nodes SET target_power_state = $2, last_error = NULL, updated_at = now()
-		WHERE id = $1`, nodeID, target)
+// SetTargetPowerState records a power change before it runs, and the node's
+// last_error: nil clears it (an operator's new request), as Ironic does; a
+// power off the conductor queues after a failure keeps the failure's.
+func SetTargetPowerState(ctx context.Context, q Querier, nodeID int64, target string, lastError *string) error {
+	res, err := q.ExecContext(ctx, `UPDATE nodes SET target_power_state = $2, last_error = $3, updated_at = now()
+		WHERE id = $1`, nodeID, target, lastError)
 	return staleResult(res, err)
 }
 
@@ -68,8 +70,9 @@ func MergeProperties(ctx context.Context, q Querier, nodeID int64, f *Fence, pro
 	return staleResult(res, err)
 }
 
-// SetCleanSteps records the steps of a manual clean (nil clears them).
-func SetCleanSteps(ctx context.Context, q Querier, nodeID int64, steps []any) error {
+// SetCleanSteps records the steps the node's agent is to clean with: a
+// manual clean's, or an automated clean's defaults (nil clears them).
+func SetCleanSteps(ctx context.Context, q Querier, nodeID int64, f *Fence, steps []any) error {
 	var raw []byte
 	if steps != nil {
 		var err error
@@ -77,7 +80,17 @@ func SetCleanSteps(ctx context.Context, q Querier, nodeID int64, steps []any) er
 			return err
 		}
 	}
-	res, err := q.ExecContext(ctx, `UPDATE nodes SET clean_steps = $2 WHERE id = $1`, nodeID, raw)
+	args := []any{nodeID, raw}
+	res, err := q.ExecContext(ctx, `UPDATE nodes SET clean_steps = $2 WHERE id = $1`+f.clause(&args), args...)
+	return staleResult(res, err)
+}
+
+// ClearInstance forgets the node's instance at tear-down: instance_info and
+// instance_uuid, as Ironic does (it keeps no member of instance_info).
+func ClearInstance(ctx context.Context, q Querier, nodeID int64, f *Fence) error {
+	args := []any{nodeID}
+	res, err := q.ExecContext(ctx, `UPDATE nodes SET instance_info = '{}', instance_uuid = NULL, updated_at = now()
+		WHERE id = $1`+f.clause(&args), args...)
 	return staleResult(res, err)
 }
 

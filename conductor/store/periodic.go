@@ -64,23 +64,36 @@ func RecordPowerReadFailure(ctx context.Context, q Querier, nodeID int64, maxFai
 
 // StaleNode is a node found stuck or timed out by a periodic check.
 type StaleNode struct {
-	ID             int64   `db:"id"`
-	UUID           string  `db:"uuid"`
-	ProvisionState string  `db:"provision_state"`
-	Target         *string `db:"target_provision_state"`
+	ID               int64   `db:"id"`
+	UUID             string  `db:"uuid"`
+	Driver           string  `db:"driver"`
+	ProvisionState   string  `db:"provision_state"`
+	Target           *string `db:"target_provision_state"`
+	TargetPowerState *string `db:"target_power_state"`
 }
 
+const staleNodeColumns = `id, uuid, driver, provision_state, target_provision_state, target_power_state`
+
 // ClaimTimedOutWaits locks up to limit nodes that have waited in one of
-// states for longer than timeout and whose lock is free. Call it in a
-// transaction and move the nodes before committing.
+// states for longer than timeout, whose lock is free and which are not in
+// maintenance (Ironic's filters). In wait call-back and clean wait, a
+// checkin from the node's agent (under its current token generation)
+// within timeout keeps it waiting, as Ironic's heartbeats touch
+// provision_updated_at there; inspect wait counts from its start, as
+// Ironic's inspect_wait_timeout does. Call it in a transaction and move the
+// nodes before committing.
 func ClaimTimedOutWaits(ctx context.Context, q Querier, states []string, timeout time.Duration, limit int) ([]StaleNode, error) {
 	nodes := []StaleNode{}
-	err := q.SelectContext(ctx, &nodes, `SELECT id, uuid, provision_state, target_provision_state FROM nodes
+	err := q.SelectContext(ctx, &nodes, `SELECT `+staleNodeColumns+` FROM nodes n
 		WHERE provision_state = ANY($1) AND provision_updated_at < now() - $2 * interval '1 millisecond'
+		  AND NOT maintenance
 		  AND (reservation IS NULL OR reservation_expires_at <= now())
+		  AND (provision_state = 'inspect wait' OR NOT EXISTS (SELECT 1 FROM agent_checkins a WHERE a.node_id = n.id
+			AND a.token_generation = n.agent_token_generation
+			AND a.checked_in_at >= now() - $2 * interval '1 millisecond'))
 		ORDER BY provision_updated_at
 		LIMIT $3
-		FOR UPDATE SKIP LOCKED`, pq.Array(states), millis(timeout), limit)
+		FOR UPDATE OF n SKIP LOCKED`, pq.Array(states), millis(timeout), limit)
 	return nodes, translate(err)
 }
 
@@ -89,7 +102,7 @@ func ClaimTimedOutWaits(ctx context.Context, q Querier, states []string, timeout
 // free: work nobody will finish. Call it in a transaction.
 func ClaimOrphanedNodes(ctx context.Context, q Querier, states []string, grace time.Duration, limit int) ([]StaleNode, error) {
 	nodes := []StaleNode{}
-	err := q.SelectContext(ctx, &nodes, `SELECT id, uuid, provision_state, target_provision_state FROM nodes n
+	err := q.SelectContext(ctx, &nodes, `SELECT `+staleNodeColumns+` FROM nodes n
 		WHERE provision_state = ANY($1) AND provision_updated_at < now() - $2 * interval '1 millisecond'
 		  AND (reservation IS NULL OR reservation_expires_at <= now())
 		  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.node_id = n.id AND t.state IN ('queued', 'running'))

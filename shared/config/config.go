@@ -48,8 +48,11 @@ type Config struct {
 	DiscoveryQuota       int
 	DiscoveryQuotaWindow time.Duration
 
-	EnabledDrivers []string
-	FastTrack      bool
+	EnabledDrivers   []string
+	FastTrack        bool
+	FastTrackTimeout time.Duration
+	AutomatedClean   bool
+	CleanErase       string
 
 	Auth             string
 	OperatorKeysFile string
@@ -193,9 +196,29 @@ var Settings = []Setting{
 	{Flag: "enabled-drivers", Default: "fake", Programs: []string{PublicAPI, Conductor, Admin},
 		Usage: "Comma-separated hardware drivers to enable; an unknown name stops start-up. See `ferric drivers`.",
 		set:   func(c *Config, v string) error { c.EnabledDrivers = splitList(v); return nil }},
-	{Flag: "fast-track", Default: "false", Programs: []string{AgentAPI},
-		Usage: "Let agents look up nodes that are enroll, manageable or available (an agent already running on them), as Ironic's fast track.",
+	{Flag: "fast-track", Default: "false", Programs: allServers,
+		Usage: "Ironic's [deploy]fast_track: agents may look up nodes that are enroll, manageable or available and stay up there (a checkin answers wait, not power_off); a deploy or clean of a node whose agent checked in within fast-track-timeout starts on that agent without a power cycle, keeping its token; a clean by the agent leaves the machine on. Give every program the same value.",
 		set:   func(c *Config, v string) (err error) { c.FastTrack, err = parseBool(v); return }},
+	{Flag: "fast-track-timeout", Default: "300s", Programs: []string{PublicAPI},
+		Usage: "Ironic's [deploy]fast_track_timeout: how recent an agent's last checkin must be for fast track to hand it a deploy or clean; older, the node boots an agent the usual way. Keep it below the machine's power-on self test plus the agent's start-up.",
+		set: func(c *Config, v string) (err error) {
+			if c.FastTrackTimeout, err = parseDuration(v); err == nil && c.FastTrackTimeout == 0 {
+				err = fmt.Errorf("%q: fast track needs a timeout above zero", v)
+			}
+			return
+		}},
+	{Flag: "automated-clean", Default: "true", Programs: []string{Conductor},
+		Usage: "Ironic's [conductor]automated_clean: clean a node by its agent after undeploy and on provide (manageable to available). false: those cleanings do no agent work (the node is powered off, unless fast track, and goes on). Manual cleaning is unaffected.",
+		set:   func(c *Config, v string) (err error) { c.AutomatedClean, err = parseBool(v); return }},
+	{Flag: "clean-erase", Default: "metadata", Programs: []string{Conductor},
+		Usage: "What an automated clean has the agent erase: metadata (step erase_devices_metadata: partition tables, filesystem and RAID signatures) or full (step erase_devices: every byte, which may take hours). Ironic's analogue is the priorities [deploy]erase_devices_metadata_priority and erase_devices_priority.",
+		set: func(c *Config, v string) error {
+			if v != "metadata" && v != "full" {
+				return fmt.Errorf("%q: want metadata or full", v)
+			}
+			c.CleanErase = v
+			return nil
+		}},
 	{Flag: "auth", Default: "jwt", Programs: []string{PublicAPI},
 		Usage: "Operator authentication: jwt (bearer tokens from `ferric token`), http_basic (an htpasswd file, as Ironic standalone; see htpasswd-file) or noauth (loopback listeners only).",
 		set: func(c *Config, v string) error {
@@ -270,7 +293,7 @@ var Settings = []Setting{
 		Usage: "When power sync finds a node in another power state than recorded, set the hardware back to the recorded state instead of recording the new one.",
 		set:   func(c *Config, v string) (err error) { c.ForcePowerState, err = parseBool(v); return }},
 	{Flag: "callback-timeout", Default: "30m", Programs: []string{Conductor},
-		Usage: "How long a node waits for its agent (wait call-back, clean wait, inspect wait) before it fails.",
+		Usage: "Ironic's [conductor]deploy_callback_timeout (and clean_callback_timeout, inspect_wait_timeout): how long a node waiting for its agent (wait call-back, clean wait, inspect wait) may go without a checkin from it; then it fails (deploy failed, clean failed, inspect failed, with Ironic's \"Timeout reached while ...\" as last_error) and is powered off. In wait call-back and clean wait it counts from the agent's last checkin (Ironic's heartbeats touch the node), in inspect wait from the start of the wait; nodes in maintenance are left waiting. 0 disables it.",
 		set:   func(c *Config, v string) (err error) { c.CallbackTimeout, err = parseDuration(v); return }},
 	{Flag: "shutdown-grace", Default: "15s", Programs: allServers,
 		Usage: "How long a stopping program waits for in-flight requests and tasks.",

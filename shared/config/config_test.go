@@ -91,3 +91,35 @@ func TestConfigurationDoc(t *testing.T) {
 		t.Error("docs/configuration.md is stale: run go test ./shared/config -update")
 	}
 }
+
+// TestAgentFlowSettings: fast track is read by every server, its timeout
+// by the operator API (which decides), automated cleaning and the erase by
+// the conductor, with Ironic's defaults.
+func TestAgentFlowSettings(t *testing.T) {
+	for _, program := range []string{config.PublicAPI, config.AgentAPI, config.Conductor} {
+		c, _, err := config.Load(program, nil, env("FERRIC_FAST_TRACK", "true"), io.Discard)
+		if err != nil || !c.FastTrack {
+			t.Errorf("%s: fast track %v, %v", program, c.FastTrack, err)
+		}
+	}
+	p, _, err := config.Load(config.PublicAPI, nil, env(), io.Discard)
+	if err != nil || p.FastTrackTimeout != 300*time.Second {
+		t.Errorf("fast track timeout %v, %v; want Ironic's 300 s", p.FastTrackTimeout, err)
+	}
+	c, _, err := config.Load(config.Conductor, nil, env(), io.Discard)
+	if err != nil || !c.AutomatedClean || c.CleanErase != "metadata" || c.CallbackTimeout != 30*time.Minute {
+		t.Errorf("conductor defaults: automated clean %v, erase %q, callback timeout %v, %v", c.AutomatedClean, c.CleanErase, c.CallbackTimeout, err)
+	}
+	c, _, err = config.Load(config.Conductor, nil, env("FERRIC_AUTOMATED_CLEAN", "false", "FERRIC_CLEAN_ERASE", "full", "FERRIC_CALLBACK_TIMEOUT", "0"), io.Discard)
+	if err != nil || c.AutomatedClean || c.CleanErase != "full" || c.CallbackTimeout != 0 {
+		t.Errorf("conductor settings: automated clean %v, erase %q, callback timeout %v, %v", c.AutomatedClean, c.CleanErase, c.CallbackTimeout, err)
+	}
+	for program, bad := range map[string][]string{
+		config.Conductor: {"FERRIC_CLEAN_ERASE", "shred"},
+		config.PublicAPI: {"FERRIC_FAST_TRACK_TIMEOUT", "0s"},
+	} {
+		if _, _, err := config.Load(program, nil, env(bad...), io.Discard); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%s=%s: %v, want a refusal naming it", bad[0], bad[1], err)
+		}
+	}
+}

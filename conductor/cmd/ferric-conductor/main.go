@@ -36,7 +36,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer db.Close()
 
-	c := conductor.New(db, reg, log, conductor.Options{Name: cfg.ConductorName, LockTTL: cfg.LockTTL, TaskLease: cfg.TaskLease})
+	c := conductor.New(db, reg, log, conductor.Options{Name: cfg.ConductorName, LockTTL: cfg.LockTTL, TaskLease: cfg.TaskLease,
+		FastTrack: cfg.FastTrack, SkipAutomatedClean: !cfg.AutomatedClean, CleanErase: cfg.CleanErase})
+	callbackTimeout := cfg.CallbackTimeout
+	if callbackTimeout == 0 {
+		callbackTimeout = -1 // the setting's 0 is Ironic's: no timeout
+	}
 	log.Info("conductor started", "version", buildinfo.Version, "drivers", reg.EnabledNames(),
 		"operator_workers", cfg.OperatorWorkers, "agent_workers", cfg.AgentWorkers)
 
@@ -64,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			PowerSyncTimeout:     cfg.PowerSyncTimeout,
 			PowerSyncMaxFailures: cfg.PowerSyncMaxFailures,
 			ForcePowerState:      cfg.ForcePowerState,
-			CallbackTimeout:      cfg.CallbackTimeout,
+			CallbackTimeout:      callbackTimeout,
 		})
 	}()
 	wg.Wait()

@@ -1,4 +1,4 @@
-package conductor
+package agents
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/conductor/store"
 )
@@ -156,7 +157,7 @@ type discoveryOutcome struct {
 func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventory.Evidence, from netip.Addr) (*discoveryOutcome, error) {
 	source, quotaKey := sourceText(from), discoveryQuotaKey(from)
 	out := &discoveryOutcome{}
-	err := store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+	err := store.Transact(ctx, a.db, func(tx *sqlx.Tx) error {
 		if err := store.LockDiscoveryKeys(ctx, tx, discoveryLockKeys(ev, quotaKey)); err != nil {
 			return err
 		}
@@ -174,20 +175,20 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 			return err
 		}
 		if n >= opts.QuotaPerSource {
-			a.c.log.Warn("discovery refused: the source's quota is used up", "source", source, "quota_key", quotaKey,
+			a.log.Warn("discovery refused: the source's quota is used up", "source", source, "quota_key", quotaKey,
 				"discovered", n, "quota", opts.QuotaPerSource, "window", opts.QuotaWindow)
 			return errLookupFailed
 		}
 		rule, ok := ruleFor(opts.Rules, ev)
 		if !ok {
-			a.c.log.Warn("discovery refused: no discovery rule applies", "source", source, "macs", ev.MACs)
+			a.log.Warn("discovery refused: no discovery rule applies", "source", source, "macs", ev.MACs)
 			return errLookupFailed
 		}
 		node := &store.Node{
 			Driver:         rule.Driver,
 			DriverInfo:     rule.driverInfo(ev),
 			Properties:     inventory.Properties(data),
-			ProvisionState: StateEnroll,
+			ProvisionState: conductor.StateEnroll,
 		}
 		if err := store.CreateNode(ctx, tx, node); err != nil {
 			return err
@@ -211,7 +212,7 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 		if _, err := a.saveInventory(ctx, tx, out.node, data, source); err != nil {
 			return err // a new node has no inventory yet: it is saved
 		}
-		a.c.addHistory(ctx, tx, node.ID, "INFO", "discovery", fmt.Sprintf(
+		a.c.AddHistory(ctx, tx, node.ID, "INFO", "discovery", fmt.Sprintf(
 			"Enrolled by discovery: the agent at %s sent an inventory no node matched (MACs %s; driver %s by rule %q).",
 			source, strings.Join(ev.MACs, ", "), rule.Driver, rule.Condition), "")
 		out.created = true
@@ -221,7 +222,7 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 		return nil, err
 	}
 	if out.created {
-		a.c.log.Info("discovery enrolled a node", "node", out.node.UUID, "source", source, "macs", ev.MACs)
+		a.log.Info("discovery enrolled a node", "node", out.node.UUID, "source", source, "macs", ev.MACs)
 	}
 	return out, nil
 }

@@ -1,20 +1,20 @@
-package conductor
+package agents
 
 import (
-	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/drivers"
 	"github.com/ferric-metal/ferric/shared/fault"
 	"github.com/ferric-metal/ferric/shared/token"
 )
 
-// AgentOptions configure the conductor's agent side. Zero values take the
-// defaults noted.
-type AgentOptions struct {
+// Options configure the agent side. Zero values take the defaults noted.
+type Options struct {
 	Keys   *token.Keys // agent token keys (the agent keys file); required
 	Issuer string      // iss of agent tokens; required
 	// TokenTTL is the lifetime of an agent token; a native checkin renews
@@ -26,17 +26,20 @@ type AgentOptions struct {
 	Discovery       DiscoveryOptions
 }
 
-// Agents is the conductor's side of the agent API: lookup, checkin,
-// heartbeat and inventory uploads. It never touches a BMC, and reads nodes
-// only through store.AgentNode, without driver_info. Safe for concurrent use.
+// Agents is the agent side of the conductor: lookup, checkin, heartbeat and
+// inventory uploads. It never touches a BMC, and reads nodes only through
+// store.AgentNode, without driver_info. Safe for concurrent use.
 type Agents struct {
-	c    *Conductor
+	c    *conductor.Conductor
+	db   *sqlx.DB          // for transactions
 	q    *store.PreparedDB // the hot paths' statements, prepared once
-	opts AgentOptions
+	log  *slog.Logger
+	opts Options
+	now  func() time.Time
 }
 
-// NewAgents returns the agent side of c.
-func NewAgents(c *Conductor, opts AgentOptions) (*Agents, error) {
+// New returns the agent side of c.
+func New(c *conductor.Conductor, opts Options) (*Agents, error) {
 	if opts.Keys == nil || opts.Issuer == "" {
 		return nil, errors.New("agent tokens need keys and an issuer")
 	}
@@ -51,7 +54,7 @@ func NewAgents(c *Conductor, opts AgentOptions) (*Agents, error) {
 		return nil, err
 	}
 	opts.Discovery = d
-	return &Agents{c: c, q: store.NewPreparedDB(c.db), opts: opts}, nil
+	return &Agents{c: c, db: c.DB(), q: store.NewPreparedDB(c.DB()), log: c.Logger(), opts: opts, now: time.Now}, nil
 }
 
 // Close releases the prepared statements of the agent side (not the
@@ -59,16 +62,22 @@ func NewAgents(c *Conductor, opts AgentOptions) (*Agents, error) {
 func (a *Agents) Close() error { return a.q.Close() }
 
 // Conductor returns the conductor the agent side works for.
-func (a *Agents) Conductor() *Conductor { return a.c }
+func (a *Agents) Conductor() *conductor.Conductor { return a.c }
 
 // CheckinInterval is how often agents are told to check in.
 func (a *Agents) CheckinInterval() time.Duration { return a.opts.CheckinInterval }
+
+// history records an event of the agent side in the node's history.
+func (a *Agents) history(nodeID int64, severity, event string) store.HistoryEvent {
+	name := a.c.Name()
+	return store.HistoryEvent{NodeID: nodeID, Severity: severity, EventType: "agent", Event: event, Conductor: &name}
+}
 
 // mintToken signs the agent token of the node's current generation.
 func (a *Agents) mintToken(nodeUUID string, generation int64, ttl time.Duration) (string, error) {
 	claims := token.Claims{Generation: generation}
 	claims.Subject = nodeUUID
-	return a.opts.Keys.Mint(claims, a.opts.Issuer, token.AudienceAgent, ttl, a.c.now())
+	return a.opts.Keys.Mint(claims, a.opts.Issuer, token.AudienceAgent, ttl, a.now())
 }
 
 // ipaTokenTTL is the lifetime of a token revealed to ironic-python-agent.
@@ -90,13 +99,13 @@ func (a *Agents) verifyToken(raw string) (*token.Claims, error) {
 	if raw == "" {
 		return nil, errTokenRejected
 	}
-	claims, err := a.opts.Keys.Verify(raw, a.opts.Issuer, token.AudienceAgent, a.c.now())
+	claims, err := a.opts.Keys.Verify(raw, a.opts.Issuer, token.AudienceAgent, a.now())
 	if err != nil {
-		a.c.log.Info("agent token rejected", "reason", err)
+		a.log.Info("agent token rejected", "reason", err)
 		return nil, errTokenRejected
 	}
-	if !IsUUID(claims.Subject) || claims.Generation <= 0 {
-		a.c.log.Warn("agent token without a node or generation rejected", "subject", claims.Subject)
+	if !conductor.IsUUID(claims.Subject) || claims.Generation <= 0 {
+		a.log.Warn("agent token without a node or generation rejected", "subject", claims.Subject)
 		return nil, errTokenRejected
 	}
 	return claims, nil
@@ -105,22 +114,8 @@ func (a *Agents) verifyToken(raw string) (*token.Claims, error) {
 // renewedToken returns a fresh token of the same generation when more than
 // half of the presented one's lifetime has passed, or "".
 func (a *Agents) renewedToken(claims *token.Claims) (string, error) {
-	if claims.ExpiresAt == nil || claims.ExpiresAt.Sub(a.c.now()) > a.opts.TokenTTL/2 {
+	if claims.ExpiresAt == nil || claims.ExpiresAt.Sub(a.now()) > a.opts.TokenTTL/2 {
 		return "", nil
 	}
 	return a.mintToken(claims.Subject, claims.Generation, a.opts.TokenTTL)
-}
-
-// revokeAgentTokensOnPower revokes the node's agent tokens after a power
-// action that stopped or restarted the machine: the agent holding them is
-// gone. Powering on does not revoke: an agent already running (the machine
-// was on) keeps its token, as in Ironic.
-func revokeAgentTokensOnPower(ctx context.Context, q store.Querier, nodeID int64, f *store.Fence, action drivers.PowerAction) error {
-	if action == drivers.ActionPowerOn {
-		return nil
-	}
-	if err := store.RevokeAgentTokens(ctx, q, nodeID, f); err != nil {
-		return fmt.Errorf("revoke agent tokens: %w", err)
-	}
-	return nil
 }

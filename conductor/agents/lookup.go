@@ -1,4 +1,4 @@
-package conductor
+package agents
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/inventory"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/shared/fault"
@@ -71,12 +72,12 @@ func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, 
 		return nil, err
 	}
 	n := found.node
-	if !found.created && !a.c.expectsAgent(n.ProvisionState) {
+	if !found.created && !a.c.ExpectsAgent(n.ProvisionState) {
 		return nil, a.refuseState(ctx, n, sourceText(req.Source))
 	}
-	note := store.HistoryEvent{Severity: "INFO", EventType: "agent", Conductor: &a.c.opts.Name, Event: fmt.Sprintf(
+	note := a.history(n.ID, "INFO", fmt.Sprintf(
 		"Agent at %s looked the node up in %s; the agent token of boot %d was handed out.",
-		sourceText(req.Source), n.ProvisionState, n.TokenGeneration)}
+		sourceText(req.Source), n.ProvisionState, n.TokenGeneration))
 	var revealed bool
 	if req.Data == nil || found.created || !a.acceptsInventory(n) {
 		revealed, err = store.RevealAgentToken(ctx, a.q, n.ID, n.TokenGeneration, note)
@@ -84,12 +85,12 @@ func (a *Agents) Lookup(ctx context.Context, req LookupRequest) (*LookupResult, 
 		// The reveal and the inventory commit together: during inspection
 		// only the lookup that wins the reveal stores its inventory;
 		// discovery's node in enroll takes the latest (see saveInventory).
-		err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+		err = store.Transact(ctx, a.db, func(tx *sqlx.Tx) error {
 			var err error
 			if revealed, err = store.RevealAgentToken(ctx, tx, n.ID, n.TokenGeneration, note); err != nil {
 				return err
 			}
-			if !revealed && n.ProvisionState != StateEnroll {
+			if !revealed && n.ProvisionState != conductor.StateEnroll {
 				return nil
 			}
 			_, err = a.saveInventory(ctx, tx, n, req.Data, sourceText(req.Source))
@@ -134,13 +135,13 @@ func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (str
 		return "", a.refuseState(ctx, n, sourceText(req.Source))
 	}
 	var refusedBoot int64 // set when this boot's inventory was stored already
-	err = store.Transact(ctx, a.c.db, func(tx *sqlx.Tx) error {
+	err = store.Transact(ctx, a.db, func(tx *sqlx.Tx) error {
 		cur, err := store.GetAgentNodeForUpdate(ctx, tx, n.ID)
 		if err != nil {
 			return err
 		}
 		if !a.acceptsInventory(cur) { // moved on meanwhile
-			a.c.log.Info("inspection data refused: the node left inspection meanwhile", "node", cur.UUID, "provision_state", cur.ProvisionState)
+			a.log.Info("inspection data refused: the node left inspection meanwhile", "node", cur.UUID, "provision_state", cur.ProvisionState)
 			return errLookupFailed
 		}
 		saved, err := a.saveInventory(ctx, tx, cur, req.Data, sourceText(req.Source))
@@ -151,13 +152,13 @@ func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (str
 			refusedBoot = cur.TokenGeneration
 			return errLookupFailed
 		}
-		if cur.ProvisionState == StateInspectWait && !cur.Maintenance {
-			_, err = a.c.AgentCallback(ctx, tx, &cur.Node)
+		if cur.ProvisionState == conductor.StateInspectWait && !cur.Maintenance {
+			_, err = a.c.ResumeAgentWait(ctx, tx, &cur.Node)
 		}
 		return err
 	})
 	if refusedBoot != 0 { // recorded once the row lock is released: the history row refers to it
-		a.c.log.Info("inspection data refused: this boot's inventory is stored already", "node", n.UUID,
+		a.log.Info("inspection data refused: this boot's inventory is stored already", "node", n.UUID,
 			"source", sourceText(req.Source))
 		a.historyOnce(ctx, n.ID, refusedInventory, fmt.Sprintf(
 			"Inspection data from %s refused: the inventory of boot %d was stored already.", sourceText(req.Source), refusedBoot))
@@ -166,45 +167,6 @@ func (a *Agents) ContinueInspection(ctx context.Context, req LookupRequest) (str
 		return "", err
 	}
 	return n.UUID, nil
-}
-
-// acceptsInventory reports whether an agent's inventory may be stored with
-// the node: during inspection, or in enroll when discovery (which enrolls
-// from inventories) is on. Anyone on the provisioning network can send
-// one, so no other state takes it.
-func (a *Agents) acceptsInventory(n *store.AgentNode) bool {
-	switch n.ProvisionState {
-	case StateInspecting, StateInspectWait:
-		return true
-	case StateEnroll:
-		return a.opts.Discovery.Enabled
-	}
-	return false
-}
-
-// saveInventory stores the inventory with the node, under its current token
-// generation, and updates its properties from it. During inspection it
-// reports false, and changes nothing, when this boot's inventory is stored
-// already (the operator's inspection started a new boot; anyone on the
-// network may send data). A node in enroll, with discovery on, takes the
-// latest: a machine rebooted by hand is discovered again, as discovery lets
-// anyone on the network do anyway.
-func (a *Agents) saveInventory(ctx context.Context, q store.Querier, n *store.AgentNode, data *inventory.Data, source string) (bool, error) {
-	var serial *string
-	if s := inventory.EvidenceOf(&data.Inventory).Serial; s != "" {
-		serial = &s
-	}
-	saved, err := store.SaveInventory(ctx, q, &store.Inventory{
-		NodeID: n.ID, Inventory: data.Stored, PluginData: data.PluginData, SystemSerial: serial,
-		TokenGeneration: n.TokenGeneration, SourceAddress: source,
-	}, n.ProvisionState != StateEnroll)
-	if err != nil || !saved {
-		return false, err
-	}
-	if props := inventory.Properties(data); len(props) > 0 {
-		return true, store.MergeProperties(ctx, q, n.ID, nil, props)
-	}
-	return true, nil
 }
 
 // lookupTarget is the node a lookup's evidence designates.
@@ -221,7 +183,7 @@ func (a *Agents) find(ctx context.Context, req LookupRequest) (*lookupTarget, er
 	} else {
 		ev.MACs = normalizeMACs(req.MACs)
 	}
-	if req.NodeUUID != "" && !IsUUID(req.NodeUUID) {
+	if req.NodeUUID != "" && !conductor.IsUUID(req.NodeUUID) {
 		return nil, fault.New(fault.Invalid, "Invalid node_uuid %q: expected a UUID.", req.NodeUUID)
 	}
 	if ev.Empty() && req.NodeUUID == "" {
@@ -255,7 +217,7 @@ func (a *Agents) find(ctx context.Context, req LookupRequest) (*lookupTarget, er
 		}
 		switch m.Verdict {
 		case inventory.NoMatch:
-			a.c.log.Info("lookup refused: no node matches", "source", source,
+			a.log.Info("lookup refused: no node matches", "source", source,
 				"macs", ev.MACs, "bmc_addresses", ev.BMCs, "serial", ev.Serial)
 			return nil, errLookupFailed
 		case inventory.Conflict, inventory.Tie:
@@ -270,7 +232,7 @@ func (a *Agents) find(ctx context.Context, req LookupRequest) (*lookupTarget, er
 func (a *Agents) findByUUID(ctx context.Context, id string, hits []inventory.Hit, source string) (*lookupTarget, error) {
 	n, err := store.GetAgentNodeByUUID(ctx, a.q, id)
 	if errors.Is(err, store.ErrNotFound) {
-		a.c.log.Info("lookup refused: no node has the given node_uuid", "source", source, "node_uuid", id)
+		a.log.Info("lookup refused: no node has the given node_uuid", "source", source, "node_uuid", id)
 		return nil, errLookupFailed
 	}
 	if err != nil {
@@ -308,7 +270,7 @@ func (a *Agents) findEvidence(ctx context.Context, q store.Querier, ev inventory
 	}
 	for kind, t := range truncated {
 		if t {
-			a.c.log.Warn("lookup: evidence shared by too many nodes is ignored", "kind", kind, "limit", maxEvidenceHits)
+			a.log.Warn("lookup: evidence shared by too many nodes is ignored", "kind", kind, "limit", maxEvidenceHits)
 		}
 	}
 	return hits, nodes, nil
@@ -317,7 +279,7 @@ func (a *Agents) findEvidence(ctx context.Context, q store.Querier, ev inventory
 // refuseState records that a node was found in a state that expects no
 // agent (or takes no inventory), and returns the generic answer.
 func (a *Agents) refuseState(ctx context.Context, n *store.AgentNode, source string) error {
-	a.c.log.Info("lookup refused: the node does not expect an agent in its state",
+	a.log.Info("lookup refused: the node does not expect an agent in its state",
 		"node", n.UUID, "provision_state", n.ProvisionState, "source", source)
 	a.historyOnce(ctx, n.ID, refusedState, fmt.Sprintf(
 		"Agent lookup from %s refused: provision state %q does not expect an agent.", source, n.ProvisionState))
@@ -327,7 +289,7 @@ func (a *Agents) refuseState(ctx context.Context, n *store.AgentNode, source str
 // refuseAmbiguous records an ambiguous match on every node involved, and
 // returns the generic answer.
 func (a *Agents) refuseAmbiguous(ctx context.Context, m inventory.Match, source string) error {
-	a.c.log.Warn("lookup refused: ambiguous evidence; not guessing", "verdict", m.Verdict.String(),
+	a.log.Warn("lookup refused: ambiguous evidence; not guessing", "verdict", m.Verdict.String(),
 		"node_ids", m.Involved, "detail", m.Detail, "source", source)
 	for _, id := range m.Involved {
 		a.historyOnce(ctx, id, refusedAmbiguous, fmt.Sprintf(
@@ -348,9 +310,10 @@ const (
 // history unless one of that kind was recorded recently. History is an
 // aid: failures are logged only.
 func (a *Agents) historyOnce(ctx context.Context, nodeID int64, kind, event string) {
-	e := store.HistoryEvent{NodeID: nodeID, Severity: "WARNING", EventType: kind, Event: event, Conductor: &a.c.opts.Name}
+	e := a.history(nodeID, "WARNING", event)
+	e.EventType = kind
 	if err := store.AddHistoryUnlessRecent(ctx, a.q, e, historyQuiet); err != nil {
-		a.c.log.Warn("writing node history failed", "node_id", nodeID, "error", err)
+		a.log.Warn("writing node history failed", "node_id", nodeID, "error", err)
 	}
 }
 
@@ -373,8 +336,4 @@ func sourceText(a netip.Addr) string {
 		return "(unknown)"
 	}
 	return a.Unmap().String()
-}
-
-func (c *Conductor) expectsAgent(state string) bool {
-	return lookupStates[state] || (c.opts.FastTrack && fastTrackLookupStates[state])
 }

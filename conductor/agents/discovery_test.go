@@ -1,4 +1,4 @@
-package conductor
+package agents
 
 import (
 	"net/netip"
