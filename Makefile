@@ -9,6 +9,8 @@ PROGRAMS    := ferric-public-api=./public-api \
                ferric-conductor=./conductor/cmd/ferric-conductor \
                ferric=./conductor/cmd/ferric \
                ferric-redfish-sim=./drivers/redfish/redfishsim/ferric-redfish-sim
+# The deploy agent runs in a ramdisk: static, for both architectures.
+AGENT_ARCHS := amd64 arm64
 
 .PHONY: help build run test bench lint clean clean-data
 
@@ -22,6 +24,12 @@ build: ## build the programs into bin/
 		echo "go build -o bin/$$name $$pkg"; \
 		$(GO) build -ldflags "$(LDFLAGS)" -o bin/$$name $$pkg || exit 1; \
 	done
+	@for arch in $(AGENT_ARCHS); do \
+		echo "CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -o bin/ferric-agent-linux-$$arch ./agent-api/ferric-agent"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" \
+			-o bin/ferric-agent-linux-$$arch ./agent-api/ferric-agent || exit 1; \
+	done
+	@ln -sf ferric-agent-linux-$$($(GO) env GOARCH) bin/ferric-agent
 
 run: build ## run the whole service locally (private PostgreSQL unless FERRIC_DATABASE_URL is set)
 	bin/ferric dev

@@ -1,6 +1,3 @@
-// Package disks is what the deploy agent does to block devices: choosing the
-// root device by Ironic's hints, adding the configdrive partition, and
-// erasing metadata or whole disks when cleaning.
 package disks
 
 // Disk is a block device of the machine the agent runs on (or, under
