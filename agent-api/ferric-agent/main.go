@@ -44,67 +44,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "fleet" {
 		return runFleet(ctx, args[1:], getenv, stderr)
 	}
-	fs := flag.NewFlagSet("ferric-agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), `Usage: ferric-agent [flags]
-       ferric-agent fleet [flags]   (simulated machines in one process; -h for its flags)
-
-Ferric's deploy agent. In a ramdisk, the kernel command line gives its
-settings (ferric.api=URL ferric.ca=PEM-PATH BOOTIF=01-aa-bb-cc-dd-ee-ff);
-flags, then FERRIC_AGENT_* variables, override it.
-
-Flags:
-`)
-		fs.PrintDefaults()
-	}
-	api := fs.String("api", "", "agent API URL (FERRIC_AGENT_API_URL; kernel: ferric.api)")
-	ca := fs.String("ca", "", "PEM bundle of extra CAs for the agent API and image servers (FERRIC_AGENT_CA_FILE; kernel: ferric.ca)")
-	bootif := fs.String("bootif", "", "MAC of the interface that booted (FERRIC_AGENT_BOOTIF; kernel: BOOTIF)")
-	simulate := fs.String("simulate", "", "run as the simulated machine of this hardware profile (FERRIC_AGENT_SIMULATE)")
-	cmdline := fs.String("cmdline", "/proc/cmdline", "kernel command line to read (not read under -simulate)")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error (FERRIC_AGENT_LOG_LEVEL)")
-	version := fs.Bool("version", false, "print the version and exit")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
-	}
-	if *version {
-		fmt.Fprintf(stdout, "ferric-agent %s (%s)\n", buildinfo.Version, runtime.Version())
-		return nil
-	}
-	set := setFlags(fs)
-	pick := func(flagName, flagValue, env, kernel string) string {
-		if set[flagName] {
-			return flagValue
-		}
-		if v := getenv(env); v != "" {
-			return v
-		}
-		return kernel
-	}
-	profile := pick("simulate", *simulate, "FERRIC_AGENT_SIMULATE", "")
-	var kp agent.KernelParams
-	if profile == "" {
-		if data, err := os.ReadFile(*cmdline); err == nil {
-			kp = agent.ParseKernelCmdline(string(data))
-		}
-	}
-	log, err := newLogger(stderr, pick("log-level", *logLevel, "FERRIC_AGENT_LOG_LEVEL", *logLevel))
+	st, err := parseSettings(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	cfg := agent.Config{
-		APIURL:  pick("api", *api, "FERRIC_AGENT_API_URL", kp.APIURL),
-		CAFile:  pick("ca", *ca, "FERRIC_AGENT_CA_FILE", kp.CAFile),
-		BootMAC: pick("bootif", *bootif, "FERRIC_AGENT_BOOTIF", kp.BootMAC),
-		Version: "ferric-agent " + buildinfo.Version,
+	if st.version {
+		fmt.Fprintf(stdout, "ferric-agent %s (%s)\n", buildinfo.Version, runtime.Version())
+		return nil
 	}
-	if err := cfg.Validate(); err != nil {
+	log, err := newLogger(stderr, st.logLevel)
+	if err != nil {
 		return err
 	}
+	cfg, profile := st.agent, st.profile
 	if cfg.BootMAC != "" {
 		if _, err := hwinventory.ParseBOOTIF(cfg.BootMAC); err != nil {
 			// A bad kernel argument must not keep the machine from its
@@ -128,6 +80,79 @@ Flags:
 	}
 	log.Info("ferric-agent starting", "version", buildinfo.Version, "api", cfg.APIURL)
 	return agent.New(cfg, hc, hw, log).Run(ctx)
+}
+
+// settings are the agent program's: flags win over FERRIC_AGENT_*
+// variables, which win over the kernel command line.
+type settings struct {
+	agent    agent.Config
+	profile  string // -simulate
+	logLevel string
+	version  bool
+}
+
+func parseSettings(args []string, getenv func(string) string, stderr io.Writer) (*settings, error) {
+	fs := flag.NewFlagSet("ferric-agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `Usage: ferric-agent [flags]
+       ferric-agent fleet [flags]   (simulated machines in one process; -h for its flags)
+
+Ferric's deploy agent. In a ramdisk, the kernel command line gives its
+settings (ferric.api=URL ferric.ca=PEM-PATH BOOTIF=01-aa-bb-cc-dd-ee-ff);
+flags, then FERRIC_AGENT_* variables, override it.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	api := fs.String("api", "", "agent API URL (FERRIC_AGENT_API_URL; kernel: ferric.api)")
+	ca := fs.String("ca", "", "PEM bundle of extra CAs for the agent API and image servers (FERRIC_AGENT_CA_FILE; kernel: ferric.ca)")
+	bootif := fs.String("bootif", "", "MAC of the interface that booted (FERRIC_AGENT_BOOTIF; kernel: BOOTIF)")
+	simulate := fs.String("simulate", "", "run as the simulated machine of this hardware profile (FERRIC_AGENT_SIMULATE)")
+	cmdline := fs.String("cmdline", "/proc/cmdline", "kernel command line to read (not read under -simulate)")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error (FERRIC_AGENT_LOG_LEVEL)")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+	}
+	st := &settings{version: *version}
+	if st.version {
+		return st, nil
+	}
+	set := setFlags(fs)
+	pick := func(flagName, flagValue, env, kernel string) string {
+		if set[flagName] {
+			return flagValue
+		}
+		if v := getenv(env); v != "" {
+			return v
+		}
+		return kernel
+	}
+	st.profile = pick("simulate", *simulate, "FERRIC_AGENT_SIMULATE", "")
+	var kp agent.KernelParams
+	if st.profile == "" {
+		data, err := os.ReadFile(*cmdline)
+		if err != nil && set["cmdline"] {
+			return nil, fmt.Errorf("kernel command line: %w", err)
+		}
+		kp = agent.ParseKernelCmdline(string(data))
+	}
+	st.logLevel = pick("log-level", *logLevel, "FERRIC_AGENT_LOG_LEVEL", *logLevel)
+	st.agent = agent.Config{
+		APIURL:  pick("api", *api, "FERRIC_AGENT_API_URL", kp.APIURL),
+		CAFile:  pick("ca", *ca, "FERRIC_AGENT_CA_FILE", kp.CAFile),
+		BootMAC: pick("bootif", *bootif, "FERRIC_AGENT_BOOTIF", kp.BootMAC),
+		Version: "ferric-agent " + buildinfo.Version,
+	}
+	if err := st.agent.Validate(); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 func runFleet(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
