@@ -42,6 +42,12 @@ func (a *Agent) deploy(ctx context.Context, s *session, raw json.RawMessage) err
 	if err != nil {
 		return fmt.Errorf("root device: %w", err)
 	}
+	// As IPA does before a whole-disk image: no partition table or
+	// signature of an earlier install may survive beyond the new image
+	// (a backup GPT at the end of a disk larger than the image, say).
+	if err := disks.EraseMetadata(ctx, root); err != nil {
+		return fmt.Errorf("erase the metadata of %s before writing: %w", root.Name, err)
+	}
 	a.log.Info("writing the image", "node", s.node, "root_device", root.Name, "image", redactURL(source))
 	start := time.Now()
 	res, err := imagewrite.Write(ctx, imagewrite.Source{

@@ -11,14 +11,20 @@
 // # Streaming
 //
 // Raw images and compressed raw images (gzip, zstd, bzip2) are written in one
-// pass: a reader goroutine downloads, hashes and decompresses into a small
-// pool of 4 MiB buffers while the calling goroutine writes them to the disk,
-// so memory stays bounded (a few tens of MiB) whatever the image's size and
-// the network and the disk work at the same time. The checksum is only known
-// at the end of such a pass: on a mismatch every byte written is zeroed
-// again. The writer asks the kernel to start writing back each 32 MiB as soon
-// as it is written and waits for the window before the last, so dirty pages
-// stay bounded on a machine with little memory and the final fsync is short.
+// pass of three stages, each in its own goroutine: the download reads the
+// network into a few 1 MiB buffers; the producer hashes that byte stream
+// (the one step that cannot be split), decompresses it and fills 4 MiB
+// buffers from a pool of four; the calling goroutine writes them to the
+// disk. Memory stays bounded (about 25 MiB whatever the image's size) and
+// the network, the hash and the disk work at the same time. The checksum is
+// only known at the end of such a pass: on a mismatch every byte written is
+// zeroed again; after any other failure once writing began (a download
+// that cannot be resumed, a cancellation, an image found too large), the
+// first MiB written is zeroed, so that the partial, unverified image has no
+// partition table or boot code to boot from. The writer asks the kernel to start writing back each
+// 32 MiB window as soon as it is written, waits for the window two behind
+// and drops it from the page cache, so dirty and cached pages stay bounded
+// on a machine with little memory and the final fsync is short.
 //
 // Downloads have deadlines on the answer's headers and a stall timeout (no
 // bytes for [Options.StallTimeout]), never one on the whole transfer. A

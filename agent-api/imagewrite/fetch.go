@@ -166,8 +166,9 @@ func requestError(reqCtx, parent context.Context, err error) error {
 	return err
 }
 
-// guardedBody cancels its request when no byte arrives for the stall
-// timeout.
+// guardedBody cancels its request when a read waits for the stall timeout
+// without a byte. Time between reads does not count: a consumer held up by
+// a slow disk is no stalled server.
 type guardedBody struct {
 	body   io.ReadCloser
 	ctx    context.Context // the request's
@@ -178,10 +179,9 @@ type guardedBody struct {
 }
 
 func (g *guardedBody) Read(p []byte) (int, error) {
+	g.timer.Reset(g.stall)
 	n, err := g.body.Read(p)
-	if n > 0 {
-		g.timer.Reset(g.stall)
-	}
+	g.timer.Stop()
 	if err != nil && err != io.EOF {
 		err = requestError(g.ctx, g.parent, err)
 	}
@@ -315,7 +315,7 @@ func (d *download) Read(p []byte) (int, error) {
 
 func (d *download) brokenAt(err error) error {
 	if d.resumes > 0 {
-		return fmt.Errorf("%w (at byte %d, after %d resumes)", err, d.offset, d.resumes)
+		return fmt.Errorf("%w (at byte %d, resumed %d times)", err, d.offset, d.resumes)
 	}
 	return fmt.Errorf("%w (at byte %d)", err, d.offset)
 }

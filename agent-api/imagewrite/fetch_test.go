@@ -144,6 +144,23 @@ func TestStallTimeout(t *testing.T) {
 	})
 }
 
+// The stall timeout bounds silence, not the download: a slow transfer
+// that takes many times the timeout succeeds.
+func TestSlowDownloadIsNotAStall(t *testing.T) {
+	image := testImage(2<<20, 27)
+	s := newImageServer(t, false)
+	url := s.add("image", image)
+	s.setFault(&fault{kind: "trickle"}) // about 3s in all
+	disk := newDisk(t, 4<<20, 0)
+	opts := testOptions(s)
+	opts.StallTimeout = 750 * time.Millisecond
+	opts.Retries = -1
+	if _, err := Write(context.Background(), Source{URL: url, Checksum: sha256Hex(image)}, disk, opts); err != nil {
+		t.Fatal(err)
+	}
+	wantDisk(t, disk, image, 0)
+}
+
 func TestContextCancelStops(t *testing.T) {
 	image := testImage(12<<20, 23)
 	s := newImageServer(t, false)

@@ -189,6 +189,9 @@ type faultyWriter struct {
 }
 
 func (f *faultyWriter) Write(p []byte) (int, error) {
+	if f.fault.kind == "trickle" {
+		return f.trickle(p)
+	}
 	if int64(len(p)) <= f.left {
 		f.left -= int64(len(p))
 		return f.w.Write(p)
@@ -206,6 +209,25 @@ func (f *faultyWriter) Write(p []byte) (int, error) {
 		f.s.srv.Listener.Close()
 	}
 	panic(http.ErrAbortHandler) // drops the connection
+}
+
+// trickle sends 32 KiB every 50ms.
+func (f *faultyWriter) trickle(p []byte) (int, error) {
+	sent := 0
+	for sent < len(p) {
+		n, err := f.w.Write(p[sent:min(len(p), sent+32<<10)])
+		sent += n
+		if err != nil {
+			return sent, err
+		}
+		http.NewResponseController(f.w).Flush()
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-f.r.Context().Done():
+			return sent, f.r.Context().Err()
+		}
+	}
+	return sent, nil
 }
 
 // newDisk makes a sparse file of size bytes standing in for a disk,

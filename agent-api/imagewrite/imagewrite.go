@@ -31,7 +31,8 @@ type Options struct {
 	// Log receives progress and anomalies; nil discards them.
 	Log *slog.Logger
 	// Progress, when set, is called with the bytes written so far after
-	// each write, from the goroutine that called Write.
+	// each write, from the goroutine that called Write. (A qcow2 image's
+	// verification pass writes nothing.)
 	Progress func(bytesWritten int64)
 	// StallTimeout fails a transfer when no byte arrives for that long
 	// (default 60s).
@@ -133,7 +134,6 @@ func Write(ctx context.Context, src Source, devicePath string, opts Options) (*R
 	}
 	res, err := w.run(ctx)
 	if err != nil {
-		w.log.Error("image write failed", "url", w.shownURL, "device", devicePath, "error", w.scrub(err))
 		return nil, w.scrub(err)
 	}
 	return res, nil

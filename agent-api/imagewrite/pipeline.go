@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 )
 
 const (
@@ -192,7 +191,7 @@ func (w *diskWriter) writeback() error {
 // (the rest is unverified but inert without its partition table and boot
 // code, and zeroing it all would not stop promptly on cancellation). It
 // returns err with what was done appended.
-func (w *diskWriter) cleanUp(ctx context.Context, log *slog.Logger, err error) error {
+func (w *diskWriter) cleanUp(ctx context.Context, err error) error {
 	if w.end == 0 {
 		return err
 	}
@@ -202,10 +201,8 @@ func (w *diskWriter) cleanUp(ctx context.Context, log *slog.Logger, err error) e
 			werr = w.dev.sync()
 		}
 		if werr == nil {
-			log.Warn("zeroed the unverified image", "device", w.dev.path, "bytes", w.end)
 			return fmt.Errorf("%w; the %d bytes written were zeroed", err, w.end)
 		}
-		log.Error("zeroing the unverified image failed", "device", w.dev.path, "error", werr)
 		err = fmt.Errorf("%w; zeroing the %d bytes written failed: %v", err, w.end, werr)
 	}
 	// The first MiB must go even when ctx is done: it is quick.
@@ -215,7 +212,6 @@ func (w *diskWriter) cleanUp(ctx context.Context, log *slog.Logger, err error) e
 		werr = w.dev.sync()
 	}
 	if werr != nil {
-		log.Error("zeroing the start of the partial image failed", "device", w.dev.path, "error", werr)
 		return fmt.Errorf("%w; zeroing the start of the partial image failed: %v", err, werr)
 	}
 	return fmt.Errorf("%w; the partial image's first %d bytes were zeroed", err, n)

@@ -124,7 +124,7 @@ func (w *writer) writeQcow2(ctx context.Context, src *source, head []byte, dev *
 		return err
 	}
 	if !dl.acceptRanges {
-		if err := w.probeRanges(ctx, dl); err != nil {
+		if err := w.probeRanges(ctx); err != nil {
 			return err
 		}
 	}
@@ -154,7 +154,7 @@ func (w *writer) writeQcow2(ctx context.Context, src *source, head []byte, dev *
 		if ferr := rr.failure(); ferr != nil && !errors.Is(err, ferr) {
 			err = ferr // the qcow2 reader quotes some read errors without wrapping them
 		}
-		return dw.cleanUp(ctx, w.log, err)
+		return dw.cleanUp(ctx, err)
 	}
 	res.BytesWritten = dw.written
 	return nil
@@ -162,7 +162,7 @@ func (w *writer) writeQcow2(ctx context.Context, src *source, head []byte, dev *
 
 // probeRanges asks for one byte to learn, before the long verification
 // pass, whether the server can serve the conversion's range requests.
-func (w *writer) probeRanges(ctx context.Context, dl *download) error {
+func (w *writer) probeRanges(ctx context.Context) error {
 	resp, err := w.fetch.get(ctx, w.imageURL, http.Header{"Range": {"bytes=0-0"}})
 	if err != nil {
 		return &DownloadError{URL: w.shownURL, Err: err}
@@ -182,7 +182,14 @@ func (w *writer) convertQcow2(ctx context.Context, rr *rangeReader, hdr *qcow2He
 	}
 	defer img.Close()
 	w.log.Info("converting qcow2 image", "url", w.shownURL, "virtual_size", hdr.size, "cluster_size", 1<<hdr.clusterBits)
-	return runPipeline(ctx, func(p *pipe) error { return produceQcow2(p, img, hdr.size) }, dw.consume)
+	consume := func(c chunk) error {
+		err := dw.consume(c)
+		if err != nil {
+			rr.cancel() // or the reader may wait for a stalled server
+		}
+		return err
+	}
+	return runPipeline(ctx, func(p *pipe) error { return produceQcow2(p, img, hdr.size) }, consume)
 }
 
 // produceQcow2 walks the guest's extents in order: data is read and sent,

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -221,4 +223,71 @@ func TestQcow2RangeRequestRetried(t *testing.T) {
 	}
 	wantDisk(t, disk, image, 0x5a)
 	checkNoLeak(t)
+}
+
+// loopDevice attaches a file of size bytes filled with pattern to a loop
+// device, for the block device paths (BLKGETSIZE64, BLKZEROOUT, BLKRRPART,
+// an exclusive open). It skips where loop devices cannot be set up.
+func loopDevice(t *testing.T, size int64, pattern byte) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loop devices need root")
+	}
+	if _, err := exec.LookPath("losetup"); err != nil {
+		t.Skip("losetup is missing (Debian package mount)")
+	}
+	backing := newDisk(t, size, pattern)
+	out, err := exec.Command("losetup", "--find", "--show", backing).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device: %v: %s", err, out)
+	}
+	dev := strings.TrimSpace(string(out))
+	t.Cleanup(func() {
+		if out, err := exec.Command("losetup", "--detach", dev).CombinedOutput(); err != nil {
+			t.Errorf("losetup --detach %s: %v: %s", dev, err, out)
+		}
+	})
+	return dev
+}
+
+func TestBlockDevice(t *testing.T) {
+	image := qcowImage()
+	t.Run("qcow2 holes zeroed", func(t *testing.T) {
+		file := qcow2Of(t, image, "-c")
+		dev := loopDevice(t, 16<<20, 0x5a)
+		s := newImageServer(t, false)
+		url := s.add("image.qcow2", file)
+		res, err := Write(context.Background(), Source{URL: url, Checksum: sha256Hex(file)}, dev, testOptions(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.BytesWritten != int64(len(image)) {
+			t.Errorf("wrote %d bytes, want %d", res.BytesWritten, len(image))
+		}
+		wantDisk(t, dev, image, 0x5a)
+	})
+	t.Run("mismatch wiped", func(t *testing.T) {
+		dev := loopDevice(t, 16<<20, 0x5a)
+		s := newImageServer(t, false)
+		url := s.add("image.raw", image)
+		_, err := Write(context.Background(), Source{URL: url, Checksum: sha256Hex(nil)}, dev, testOptions(s))
+		if !errors.Is(err, ErrChecksumMismatch) {
+			t.Fatalf("err = %v, want ErrChecksumMismatch", err)
+		}
+		wantDisk(t, dev, make([]byte, len(image)), 0x5a)
+	})
+	t.Run("in use", func(t *testing.T) {
+		dev := loopDevice(t, 16<<20, 0)
+		holder, err := os.OpenFile(dev, os.O_RDONLY|syscall.O_EXCL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Close()
+		s := newImageServer(t, false)
+		url := s.add("image.raw", image)
+		_, err = Write(context.Background(), Source{URL: url, Checksum: sha256Hex(image)}, dev, testOptions(s))
+		if !errors.Is(err, ErrDevice) || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("err = %v, want ErrDevice saying the disk is in use", err)
+		}
+	})
 }

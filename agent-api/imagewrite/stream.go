@@ -70,7 +70,7 @@ func (w *writer) writeStream(ctx context.Context, src *source, head []byte, form
 		res.Digest, err = verifyDigest(src.hashed, want, w.shownURL)
 	}
 	if err != nil {
-		return dw.cleanUp(ctx, w.log, err)
+		return dw.cleanUp(ctx, err)
 	}
 	res.BytesWritten = dw.written
 	return nil
