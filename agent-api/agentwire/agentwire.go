@@ -109,7 +109,8 @@ type DeployArgs struct {
 }
 
 // CleanArgs are the arguments of the clean action: the steps of a manual
-// clean, or none for an automated clean (the agent's defaults).
+// clean, or the conductor's default steps for an automated one. An agent
+// given none erases the disks' metadata.
 type CleanArgs struct {
 	CleanSteps []CleanStep `json:"clean_steps,omitempty"`
 }

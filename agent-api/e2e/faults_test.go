@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,8 +115,7 @@ func throttle(h http.Handler, bytesPerSecond int) http.Handler {
 
 type slowWriter struct {
 	http.ResponseWriter
-	rate    int
-	written atomic.Int64
+	rate int
 }
 
 func (s *slowWriter) Write(p []byte) (int, error) {
