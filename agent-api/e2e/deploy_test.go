@@ -70,10 +70,7 @@ func TestDeploy(t *testing.T) {
 
 	t.Run("checksum mismatch", func(t *testing.T) {
 		t.Parallel()
-		m := newMachine(t, 20)
-		m.runAgent(t, s)
-		id := m.enroll(t, s, "bad-checksum")
-		makeAvailable(t, s, id)
+		m, id, _ := availableMachine(t, s, 20, "bad-checksum")
 		url, _ := im.publish(t, "image-bad", raw, "raw")
 		setInstance(t, s, id, map[string]any{"image_source": url,
 			"image_checksum": "sha256:" + strings.Repeat("0", 64)})
@@ -98,8 +95,7 @@ func TestDeploy(t *testing.T) {
 		}
 		makeAvailable(t, s, id)
 		url, sum := im.publish(t, "image-hints", raw, "raw")
-		setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": "sha256:" + sum})
-		provision(t, s, id, nodes.ProvisionStateOpts{Target: nodes.TargetActive})
+		deployImage(t, s, id, url, "sha256:"+sum)
 		n := waitState(t, s, id, "deploy failed", 2*time.Minute)
 		if !strings.Contains(n.LastError, "root device") || !strings.Contains(n.LastError, ">= 100000") {
 			t.Errorf("last_error does not name the hints: %q", n.LastError)
@@ -108,10 +104,7 @@ func TestDeploy(t *testing.T) {
 
 	t.Run("configdrive", func(t *testing.T) {
 		t.Parallel()
-		m := newMachine(t, 22)
-		m.runAgent(t, s)
-		id := m.enroll(t, s, "configdrive")
-		makeAvailable(t, s, id)
+		m, id, _ := availableMachine(t, s, 22, "configdrive")
 		url, sum := im.publish(t, "image-cd", raw, "raw")
 		setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": "sha256:" + sum})
 		provision(t, s, id, nodes.ProvisionStateOpts{Target: nodes.TargetActive, ConfigDrive: nodes.ConfigDrive{
@@ -127,10 +120,7 @@ func TestDeploy(t *testing.T) {
 
 	t.Run("two deploys at once", func(t *testing.T) {
 		t.Parallel()
-		m := newMachine(t, 23)
-		m.runAgent(t, s)
-		id := m.enroll(t, s, "two-deploys")
-		makeAvailable(t, s, id)
+		_, id, _ := availableMachine(t, s, 23, "two-deploys")
 		url, sum := im.publish(t, "image-two", raw, "raw")
 		setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": "sha256:" + sum})
 		var wg sync.WaitGroup

@@ -28,14 +28,10 @@ func TestAgentFaults(t *testing.T) {
 
 	t.Run("agent never checks in", func(t *testing.T) {
 		t.Parallel()
-		m := newMachine(t, 30)
-		stopAgent := m.runAgent(t, s)
-		id := m.enroll(t, s, "silent")
-		makeAvailable(t, s, id)
+		m, id, stopAgent := availableMachine(t, s, 30, "silent")
 		stopAgent() // the machine will boot, but no agent will call
 		url, sum := im.publish(t, "image-silent", raw, "raw")
-		setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": "sha256:" + sum})
-		provision(t, s, id, nodes.ProvisionStateOpts{Target: nodes.TargetActive})
+		deployImage(t, s, id, url, "sha256:"+sum)
 		n := waitState(t, s, id, "deploy failed", 2*time.Minute)
 		if !strings.Contains(strings.ToLower(n.LastError), "timeout") {
 			t.Errorf("last_error does not say the callback timed out: %q", n.LastError)
@@ -48,17 +44,13 @@ func TestAgentFaults(t *testing.T) {
 
 	t.Run("conductor killed mid-deploy", func(t *testing.T) {
 		t.Parallel()
-		m := newMachine(t, 31)
-		m.runAgent(t, s)
-		id := m.enroll(t, s, "survivor")
-		makeAvailable(t, s, id)
+		m, id, _ := availableMachine(t, s, 31, "survivor")
 		// A slow image keeps the agent writing while the conductor dies.
 		url, sum := im.publish(t, "image-slow", raw, "raw")
 		slow := httptest.NewServer(throttle(http.StripPrefix("", http.FileServer(http.Dir(im.dir))), 6<<20))
 		t.Cleanup(slow.Close)
 		url = strings.Replace(url, im.srv.URL, slow.URL, 1)
-		setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": "sha256:" + sum})
-		provision(t, s, id, nodes.ProvisionStateOpts{Target: nodes.TargetActive})
+		deployImage(t, s, id, url, "sha256:"+sum)
 		waitState(t, s, id, "wait call-back", time.Minute)
 		s.kill("ferric-conductor")
 		s.start("ferric-conductor-2", "ferric-conductor", "FERRIC_CONDUCTOR_NAME=conductor-2")
@@ -70,14 +62,10 @@ func TestAgentFaults(t *testing.T) {
 
 	t.Run("power off revokes the token", func(t *testing.T) {
 		t.Parallel()
-		m := newMachine(t, 32)
-		stopAgent := m.runAgent(t, s)
-		id := m.enroll(t, s, "revoked")
-		makeAvailable(t, s, id)
+		m, id, stopAgent := availableMachine(t, s, 32, "revoked")
 		stopAgent() // this test plays the agent itself
 		url, sum := im.publish(t, "image-revoked", raw, "raw")
-		setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": "sha256:" + sum})
-		provision(t, s, id, nodes.ProvisionStateOpts{Target: nodes.TargetActive})
+		deployImage(t, s, id, url, "sha256:"+sum)
 		waitState(t, s, id, "wait call-back", time.Minute)
 
 		inv, err := m.profile.Machine()

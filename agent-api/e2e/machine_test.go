@@ -136,6 +136,24 @@ func (m *machine) enroll(t *testing.T, s *stack, name string) string {
 	return n.UUID
 }
 
+// availableMachine is a machine with its agent running and its node taken
+// to available; stop stops the agent.
+func availableMachine(t *testing.T, s *stack, index int, name string) (m *machine, id string, stop func()) {
+	t.Helper()
+	m = newMachine(t, index)
+	stop = m.runAgent(t, s)
+	id = m.enroll(t, s, name)
+	makeAvailable(t, s, id)
+	return m, id, stop
+}
+
+// deployImage points the node at an image and asks for its deploy.
+func deployImage(t *testing.T, s *stack, id, url, checksum string) {
+	t.Helper()
+	setInstance(t, s, id, map[string]any{"image_source": url, "image_checksum": checksum})
+	provision(t, s, id, nodes.ProvisionStateOpts{Target: nodes.TargetActive})
+}
+
 // provision asks for a provision state change and expects 202.
 func provision(t *testing.T, s *stack, id string, opts nodes.ProvisionStateOpts) {
 	t.Helper()

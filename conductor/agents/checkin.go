@@ -17,29 +17,23 @@ import (
 	"github.com/ferric-metal/ferric/shared/token"
 )
 
-// Actions a checkin tells an agent to take next. They are agentwire's, which
-// ferric-agent reads; a test holds the two lists equal.
+// The names of the protocol are agentwire's, which ferric-agent reads: the
+// conductor side uses the same constants, so the two cannot drift.
 const (
-	ActionWait     = "wait"      // nothing to do: check in again later
-	ActionDeploy   = "deploy"    // write the image in args (agentwire.DeployArgs) to disk
-	ActionClean    = "clean"     // clean the disks (agentwire.CleanArgs)
-	ActionInspect  = "inspect"   // send the inventory (POST /v1/lookup), then report success
-	ActionPowerOff = "power_off" // nothing will need this agent: shut the machine down
-	ActionReboot   = "reboot"    // restart the machine (not handed out yet)
-)
+	ActionWait     = agentwire.ActionWait     // nothing to do: check in again later
+	ActionDeploy   = agentwire.ActionDeploy   // write the image in args (agentwire.DeployArgs) to disk
+	ActionClean    = agentwire.ActionClean    // clean the disks (agentwire.CleanArgs)
+	ActionInspect  = agentwire.ActionInspect  // send the inventory (POST /v1/lookup), then report success
+	ActionPowerOff = agentwire.ActionPowerOff // nothing will need this agent: shut the machine down
+	ActionReboot   = agentwire.ActionReboot   // restart the machine (not handed out yet)
 
-// Command outcomes an agent reports at checkin.
-const (
-	CommandRunning = "running"
-	CommandSuccess = "success"
-	CommandFailed  = "failed"
-)
+	CommandRunning = agentwire.CommandRunning // outcomes an agent reports
+	CommandSuccess = agentwire.CommandSuccess
+	CommandFailed  = agentwire.CommandFailed
 
-// Agent states an agent reports at checkin.
-const (
-	StatusIdle  = "idle"
-	StatusBusy  = "busy"
-	StatusError = "error"
+	StatusIdle  = agentwire.StatusIdle // agent states an agent reports
+	StatusBusy  = agentwire.StatusBusy
+	StatusError = agentwire.StatusError
 )
 
 // Actions, CommandStatuses and AgentStatuses list the names above, for
