@@ -12,7 +12,7 @@ PROGRAMS    := ferric-public-api=./public-api \
 # The deploy agent runs in a ramdisk: static, for both architectures.
 AGENT_ARCHS := amd64 arm64
 
-.PHONY: help build run test bench lint clean clean-data
+.PHONY: help build run test bench lint clean clean-data ramdisk
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ build: ## build the programs into bin/
 			-o bin/ferric-agent-linux-$$arch ./agent-api/ferric-agent || exit 1; \
 	done
 	@ln -sf ferric-agent-linux-$$($(GO) env GOARCH) bin/ferric-agent
+
+ramdisk: ## build the deploy ramdisk (kernel, initramfs, ISO) from Debian packages into bin/ramdisk/; ARCH=arm64 for arm
+	VERSION=$(VERSION) deployments/ramdisk/build.sh --out bin/ramdisk --arch $(or $(ARCH),amd64)
 
 run: build ## run the whole service locally (private PostgreSQL unless FERRIC_DATABASE_URL is set)
 	bin/ferric dev
