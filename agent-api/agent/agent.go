@@ -130,11 +130,15 @@ type session struct {
 func (a *Agent) boot(ctx context.Context, bootNumber int) (*session, error) {
 	var backoff backoff
 	backoff.min, backoff.max = a.cfg.MinBackoff, a.cfg.MaxBackoff
+	var m *hwinventory.Machine // read once a boot: ipmitool alone may take seconds
 	for {
-		m, err := a.hw.Machine(ctx)
-		if err != nil {
-			a.log.Error("cannot inventory the machine", "error", err)
-		} else {
+		var err error
+		if m == nil {
+			if m, err = a.hw.Machine(ctx); err != nil {
+				a.log.Error("cannot inventory the machine", "error", err)
+			}
+		}
+		if m != nil {
 			res, err := a.api.Lookup(ctx, &m.Inventory)
 			switch {
 			case err == nil && res.Token == agentwire.MaskedToken:
