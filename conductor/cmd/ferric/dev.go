@@ -40,6 +40,11 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
+	unlock, err := lockStateDir(state)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	dbURL := getenv("FERRIC_DATABASE_URL")
 	if dbURL == "" {
@@ -234,4 +239,24 @@ func waitReady(ctx context.Context, url string, exited <-chan string) error {
 		}
 	}
 	return fmt.Errorf("%s not ready after 60s", url)
+}
+
+// lockStateDir makes sure one `ferric dev` at a time uses a state folder: a
+// second one would stop the first one's PostgreSQL (start-up stops a server
+// left behind by a killed run). The lock is the kernel's (flock), so a
+// killed run leaves none behind.
+func lockStateDir(state string) (unlock func(), err error) {
+	path := filepath.Join(state, "dev.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another `make run` (ferric dev) is using %s: stop it first, or give this one its own -state-dir", state)
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }

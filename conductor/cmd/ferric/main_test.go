@@ -185,3 +185,22 @@ func waitForToken(t *testing.T, r io.Reader) string {
 	}
 	return ""
 }
+
+// TestDevRefusesASecondRun: two dev stacks on one state folder would share
+// (and one would stop) the same PostgreSQL.
+func TestDevRefusesASecondRun(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockStateDir(dir); err == nil || !strings.Contains(err.Error(), "another `make run`") {
+		t.Fatalf("a second run on the same folder: %v", err)
+	}
+	unlock()
+	again, err := lockStateDir(dir)
+	if err != nil {
+		t.Fatalf("after the first run ended: %v", err)
+	}
+	again()
+}
