@@ -39,13 +39,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("FERRIC_DISCOVERY_RULES: %w", err)
 	}
-	var allowed []netip.Prefix
-	for _, s := range cfg.AgentAllowedCIDRs {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("FERRIC_AGENT_ALLOWED_CIDRS: %w", err)
-		}
-		allowed = append(allowed, p.Masked())
+	allowed, err := prefixes(cfg.AgentAllowedCIDRs)
+	if err != nil {
+		return fmt.Errorf("FERRIC_AGENT_ALLOWED_CIDRS: %w", err)
+	}
+	bmcNetworks, err := prefixes(cfg.DiscoveryBMCNetworks)
+	if err != nil {
+		return fmt.Errorf("FERRIC_DISCOVERY_BMC_NETWORKS: %w", err)
 	}
 	tlsConfig, err := serverTLS(cfg.AgentTLSCertFile, cfg.AgentTLSKeyFile)
 	if err != nil {
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	side, err := agents.New(c, agents.Options{
 		Keys: keys, Issuer: cfg.TokenIssuer, TokenTTL: cfg.AgentTokenTTL, CheckinInterval: cfg.AgentCheckinInterval,
 		Discovery: agents.DiscoveryOptions{Enabled: cfg.Discovery, Rules: rules,
-			QuotaPerSource: cfg.DiscoveryQuota, QuotaWindow: cfg.DiscoveryQuotaWindow},
+			QuotaPerSource: cfg.DiscoveryQuota, QuotaWindow: cfg.DiscoveryQuotaWindow, BMCNetworks: bmcNetworks},
 	})
 	if err != nil {
 		return err
@@ -90,6 +90,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("serving agent API", "addr", ln.Addr().String(), "tls", tlsConfig != nil,
 		"discovery", cfg.Discovery, "version", buildinfo.Version)
 	return httpserver.Serve(ctx, ln, api.Handler(), agentapi.ServerTimeouts, cfg.ShutdownGrace, log)
+}
+
+// prefixes parses networks such as 10.20.0.0/16.
+func prefixes(networks []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range networks {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // serverTLS loads the agent listener's certificate, if one is configured.

@@ -203,6 +203,8 @@ func TestProgramRefusesBadSettings(t *testing.T) {
 		"bad discovery rule": {"FERRIC_DISCOVERY_RULES": "bmc_address -> ipmi ipmi_address={password}"},
 		"half of TLS":        {"FERRIC_AGENT_TLS_CERT_FILE": "/etc/ssl/cert.pem"},
 		"bad network":        {"FERRIC_AGENT_ALLOWED_CIDRS": "10.0.0.0/33"},
+		"bad BMC network":    {"FERRIC_DISCOVERY_BMC_NETWORKS": "10.10.0.0/16,bmc.example"},
+		"malformed database": {"FERRIC_DATABASE_URL": "postgres://ferric:pw@db:54x2/ferric"},
 	} {
 		env := baseEnv(t, "postgres://nobody@127.0.0.1:1/x")
 		for k, v := range change {
@@ -231,4 +233,28 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
+}
+
+// TestProgramOptionsStarIsNotFound: "OPTIONS *" is not an agent request,
+// so it is 404 like every other one (net/http would answer 200 itself).
+func TestProgramOptionsStarIsNotFound(t *testing.T) {
+	t.Parallel()
+	addr := start(t, baseEnv(t, pgtest.URL(t)))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("OPTIONS *: %d, want 404", resp.StatusCode)
+	}
 }

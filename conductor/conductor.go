@@ -58,6 +58,11 @@ type Options struct {
 	// RetryBackoff is the delay before a retry-safe task's second attempt,
 	// doubled for each further one. Default 1 s.
 	RetryBackoff time.Duration
+	// PowerStateTimeout is how long a power action may take to show in the
+	// state the BMC reports, when the request gave no timeout (Ironic's
+	// [conductor]power_state_change_timeout); past it the action failed.
+	// Default 60 s.
+	PowerStateTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -85,6 +90,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CleanErase == "" {
 		o.CleanErase = CleanEraseMetadata
+	}
+	if o.PowerStateTimeout <= 0 {
+		o.PowerStateTimeout = 60 * time.Second
 	}
 	return o
 }

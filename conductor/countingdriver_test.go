@@ -21,6 +21,7 @@ type countingDriver struct {
 	reads    map[string]int
 	changes  map[string][]string // per node: "rebooting", "boot pxe", "boot disk persistent"...
 	failing  map[string]bool     // per node and change ("<uuid> rebooting"): changes that fail
+	hanging  map[string]bool     // per node and change: changes that hang until their context ends
 	inFlight map[string]int
 	overlaps atomic.Int32
 	latency  time.Duration
@@ -29,7 +30,7 @@ type countingDriver struct {
 
 func newCountingDriver(latency time.Duration) *countingDriver {
 	return &countingDriver{power: map[string]drivers.PowerState{}, sets: map[string]int{}, reads: map[string]int{},
-		changes: map[string][]string{}, failing: map[string]bool{}, inFlight: map[string]int{}, latency: latency}
+		changes: map[string][]string{}, failing: map[string]bool{}, hanging: map[string]bool{}, inFlight: map[string]int{}, latency: latency}
 }
 
 func (d *countingDriver) Name() string                      { return "counting" }
@@ -88,6 +89,13 @@ func (d *countingDriver) SetPowerState(ctx context.Context, n drivers.Node, a dr
 		return err
 	}
 	d.mu.Lock()
+	hang := d.hanging[n.UUID+" "+string(a)]
+	d.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.failing[n.UUID+" "+string(a)] {
 		return errors.New("BMC refused (test)")
@@ -126,6 +134,14 @@ func (d *countingDriver) fail(uuid, change string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.failing[uuid+" "+change] = true
+}
+
+// hang makes a power change of a node ("rebooting"...) hang from now on,
+// until the caller's context ends.
+func (d *countingDriver) hang(uuid, change string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hanging[uuid+" "+change] = true
 }
 
 // changesOf returns the changes made to a node, in order, and forgets them.

@@ -13,9 +13,10 @@ import (
 type DriverInfo struct {
 	Name  string
 	Hosts []string // live conductors serving the driver, sorted
-	// Interfaces maps the Ironic interfaces the driver implements (power,
-	// management, vendor, inspect) to its name; the others are absent.
-	Interfaces map[string]string
+	// Interfaces lists, for each of Ironic's hardware interfaces, the
+	// implementations the driver offers, its default first; an interface
+	// the driver has no implementation of is absent.
+	Interfaces map[string][]string
 }
 
 // ListDriverInfo returns the drivers enabled in this process, with the live
@@ -52,23 +53,49 @@ func driverNotFound(name string) error {
 }
 
 func describeDriver(d drivers.Driver, hosts []string) DriverInfo {
-	info := DriverInfo{Name: d.Name(), Hosts: hosts, Interfaces: map[string]string{}}
+	info := DriverInfo{Name: d.Name(), Hosts: hosts, Interfaces: driverInterfaces(d)}
 	if info.Hosts == nil {
 		info.Hosts = []string{}
 	}
-	if _, ok := d.(drivers.PowerSetter); ok {
-		info.Interfaces["power"] = d.Name()
-	}
-	if _, ok := d.(drivers.BootDeviceSetter); ok {
-		info.Interfaces["management"] = d.Name()
-	}
-	if _, ok := d.(drivers.NodeVendor); ok {
-		info.Interfaces["vendor"] = d.Name()
-	}
-	if _, ok := d.(drivers.Inspector); ok {
-		info.Interfaces["inspect"] = d.Name()
-	}
 	return info
+}
+
+// raidLogicalDiskProperties are the properties a logical disk of a target
+// RAID configuration may have, described as Ironic's RAID schema does.
+var raidLogicalDiskProperties = map[string]string{
+	"raid_level":               "RAID level for the logical disk. Valid values are 'JBOD', '0', '1', '2', '5', '6', '1+0', '5+0' and '6+0'. Required.",
+	"size_gb":                  "Size in GiB (Integer) for the logical disk. Use 'MAX' as size_gb if this logical disk is supposed to use the rest of the space available. Required.",
+	"volume_name":              "Name of the volume to be created. If this is not specified, it will be auto-generated. Optional.",
+	"is_root_volume":           "Specifies whether this disk is a root volume. By default, this is False. Optional.",
+	"share_physical_disks":     "Specifies whether other logical disks can share physical disks with this logical disk. By default, this is False. Optional.",
+	"disk_type":                "The type of disk preferred. Valid values are 'hdd' and 'ssd'. If this is not specified, disk type will not be a selection criterion for choosing backing physical disks. Optional.",
+	"interface_type":           "The interface type of disk. Valid values are 'sata', 'scsi' and 'sas'. If this is not specified, interface type will not be a selection criterion for choosing backing physical disks. Optional.",
+	"number_of_physical_disks": "Number of physical disks to use for this logical disk. By default, the driver uses the minimum number of disks required for that RAID level. Optional.",
+	"controller":               "Controller to use for this logical disk. If not specified, the driver will choose a suitable RAID controller on the bare metal node. Optional.",
+	"physical_disks":           "The physical disks to use for this logical disk. If not specified, the driver will choose suitable physical disks to use. Optional.",
+}
+
+// DriverRAIDProperties returns the logical disk properties a target RAID
+// configuration may give, for a driver whose default RAID interface
+// configures RAID; a driver without one is not found, as in Ironic.
+func (c *Conductor) DriverRAIDProperties(name string) (map[string]string, error) {
+	d, ok := c.drivers.Get(name)
+	if !ok {
+		return nil, driverNotFound(name)
+	}
+	if !configuresRAID(defaultInterface(d, "raid")) {
+		return nil, unsupportedExtension(fault.NotFound, name, "raid")
+	}
+	return raidLogicalDiskProperties, nil
+}
+
+// configuresRAID tells a RAID implementation from no-raid.
+func configuresRAID(impl string) bool { return impl != "" && impl != "no-raid" }
+
+// unsupportedExtension is Ironic's UnsupportedDriverExtension: 400, or 404
+// where Ironic answers that (RAID).
+func unsupportedExtension(kind fault.Kind, driver, extension string) error {
+	return fault.New(kind, "Driver %s does not support %s (disabled or not implemented).", driver, extension)
 }
 
 // DriverProperties returns the driver_info keys an enabled driver reads,
@@ -147,6 +174,8 @@ func (c *Conductor) ValidateNode(ctx context.Context, ident string) (map[string]
 	out["management"] = capable(mgmt)
 	out["boot"] = capable(mgmt)
 	out["inspect"] = capable(inspect)
+	out["console"] = capable(consoleWorks(c.NodeInterface(n, "console")))
+	out["raid"] = capable(configuresRAID(c.NodeInterface(n, "raid")))
 	switch {
 	case !power || !mgmt:
 		out["deploy"] = failed("Deploying needs a driver with power and boot device control.")

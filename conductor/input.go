@@ -150,15 +150,40 @@ func docObject(doc map[string]any, key string) (map[string]any, error) {
 }
 
 func docBool(doc map[string]any, key string, def bool) (bool, error) {
+	b, err := docOptBool(doc, key)
+	if err != nil || b == nil {
+		return def, err
+	}
+	return *b, nil
+}
+
+// docOptBool reads a boolean that may be null. Like Ironic, it also takes
+// the strings oslo's bool_from_string knows ("true", "False", "yes", "0"...).
+func docOptBool(doc map[string]any, key string) (*bool, error) {
 	v, ok := doc[key]
-	if !ok {
-		return def, nil
+	if !ok || v == nil {
+		return nil, nil
 	}
-	b, isBool := v.(bool)
-	if !isBool {
-		return false, fault.New(fault.Invalid, "Invalid value for %s: expected true or false.", key)
+	if b, ok := LooseBool(v); ok {
+		return &b, nil
 	}
-	return b, nil
+	return nil, fault.New(fault.Invalid, "Invalid value for %s: expected true or false.", key)
+}
+
+// LooseBool reads a JSON boolean, or a string Ironic takes for one.
+func LooseBool(v any) (value, ok bool) {
+	switch t := v.(type) {
+	case bool:
+		return t, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(t)) {
+		case "1", "t", "true", "on", "y", "yes":
+			return true, true
+		case "0", "f", "false", "off", "n", "no":
+			return false, true
+		}
+	}
+	return false, false
 }
 
 // joinKeys lists a sort key table's keys for messages.
@@ -169,4 +194,30 @@ func joinKeys(m map[string]string) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ", ")
+}
+
+// checkNetworkData checks a node's network_data as Ironic's schema does at
+// its top level: empty, or the OpenStack network_data.json shape with its
+// links, networks and services lists (their members are not checked
+// further: the instance's first boot reads them).
+func checkNetworkData(nd map[string]any) error {
+	if len(nd) == 0 {
+		return nil
+	}
+	for _, key := range []string{"links", "networks", "services"} {
+		v, ok := nd[key]
+		if !ok {
+			return fault.New(fault.Invalid, "Invalid network_data: '%s' is a required property", key)
+		}
+		list, isList := v.([]any)
+		if !isList {
+			return fault.New(fault.Invalid, "Invalid network_data: %s must be a list", key)
+		}
+		for _, item := range list {
+			if _, isObject := item.(map[string]any); !isObject {
+				return fault.New(fault.Invalid, "Invalid network_data: the members of %s must be objects", key)
+			}
+		}
+	}
+	return nil
 }

@@ -56,7 +56,36 @@ func (c *Conductor) lockNodeID(ctx context.Context, nodeID int64) (*nodeLock, er
 }
 
 func nodeLocked(node, holder string) error {
-	return fault.New(fault.Locked, "Node %s is locked by host %s, please retry after the current operation is completed.", node, holder)
+	return fault.Wrap(fault.Locked, errBusy, "Node %s is locked by host %s, please retry after the current operation is completed.", node, holder)
+}
+
+// errBusy is the cause of a refusal because other work on the node is under
+// way (its lock is held, or a power change is pending): the request may
+// succeed a moment later.
+var errBusy = errors.New("the node is busy")
+
+// Ironic's [conductor] node_locked_retry_attempts and
+// node_locked_retry_interval: how an operator's request waits for a busy node.
+const (
+	busyRetryAttempts = 3
+	busyRetryInterval = time.Second
+)
+
+// retryWhileBusy runs try, and again while it fails because the node is busy
+// (errBusy), up to busyRetryAttempts times busyRetryInterval apart, as an
+// Ironic conductor retries taking a node's lock before answering NodeLocked.
+// Nothing is held between tries: each is its own transaction.
+func (c *Conductor) retryWhileBusy(ctx context.Context, try func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := try()
+		if !errors.Is(err, errBusy) || attempt == busyRetryAttempts {
+			return err
+		}
+		sleep(ctx, busyRetryInterval)
+		if ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 func (c *Conductor) renewLock(l *nodeLock) {

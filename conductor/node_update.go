@@ -3,6 +3,7 @@ package conductor
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/jmoiron/sqlx"
 
@@ -13,15 +14,32 @@ import (
 // nodePatchRule lists the node fields operators may patch: Ironic's
 // PATCH_ALLOWED_FIELDS that Ferric has. State, power, lock and
 // driver_internal_info belong to the conductor.
-var nodePatchRule = patchRule{
-	resource: "node",
-	patchable: map[string]bool{
-		"name": true, "driver": true, "driver_info": true, "properties": true,
-		"instance_info": true, "extra": true, "instance_uuid": true, "maintenance": true,
-		"maintenance_reason": true, "resource_class": true, "conductor_group": true,
-		"owner": true, "lessee": true, "description": true, "chassis_uuid": true,
-	},
-	required: map[string]bool{"driver": true},
+var nodePatchRule = func() patchRule {
+	r := patchRule{
+		resource: "node",
+		patchable: map[string]bool{
+			"name": true, "driver": true, "driver_info": true, "properties": true,
+			"instance_info": true, "extra": true, "instance_uuid": true, "maintenance": true,
+			"maintenance_reason": true, "resource_class": true, "conductor_group": true,
+			"owner": true, "lessee": true, "description": true, "chassis_uuid": true,
+			"automated_clean": true, "protected": true, "protected_reason": true,
+			"retired": true, "retired_reason": true, "network_data": true,
+		},
+		required: map[string]bool{"driver": true},
+	}
+	for _, iface := range HardwareInterfaces {
+		r.patchable[iface+"_interface"] = true
+	}
+	return r
+}()
+
+// NodeUpdate are the options of a node patch.
+type NodeUpdate struct {
+	// ResetInterfaces, with a new driver, resets the interfaces the patch
+	// does not set to the new driver's defaults (Ironic's
+	// reset_interfaces); without it they must suit the new driver.
+	ResetInterfaces bool
+	User            string // for the node's history
 }
 
 // updateAllowedStates are the states in which a node with a target (work
@@ -53,13 +71,21 @@ func PatchRoot(op PatchOp) string {
 // failed state; patches touching only maintenance and maintenance_reason
 // are always allowed, as the maintenance endpoint is. A patch that breaks a
 // rule changes nothing.
-func (c *Conductor) UpdateNode(ctx context.Context, ident string, ops []PatchOp) (*store.Node, error) {
+func (c *Conductor) UpdateNode(ctx context.Context, ident string, ops []PatchOp, opts NodeUpdate) (*store.Node, error) {
 	if !ValidNodeIdent(ident) {
 		return nil, nodeNotFound(ident)
+	}
+	for _, op := range ops {
+		if PatchRoot(op) == "traits" {
+			return nil, fault.New(fault.Invalid, "Cannot update node traits via node patch. Node traits should be updated via the node traits API.")
+		}
 	}
 	parsed, err := parsePatch(ops, nodePatchRule)
 	if err != nil {
 		return nil, err
+	}
+	if opts.ResetInterfaces && !touches(parsed, "driver") {
+		return nil, fault.New(fault.Invalid, "The reset_interfaces parameter can only be used when changing the node's driver.")
 	}
 	var updated *store.Node
 	err = store.Transact(ctx, c.db, func(tx *sqlx.Tx) error {
@@ -79,14 +105,105 @@ func (c *Conductor) UpdateNode(ctx context.Context, ident string, ops []PatchOp)
 		if err != nil {
 			return err
 		}
+		if err := c.patchedInterfaces(next, n, doc, opts.ResetInterfaces); err != nil {
+			return err
+		}
+		if err := checkProtectedAndRetired(next, n); err != nil {
+			return err
+		}
 		if err := store.UpdateNode(ctx, tx, next); err != nil {
 			return nodeWriteError(err, next)
 		}
-		updated, err = store.GetNodeByID(ctx, tx, n.ID)
+		if next.Maintenance != n.Maintenance {
+			c.recordMaintenance(ctx, tx, next, opts.User)
+		}
+		updated, err = c.withInterfaces(store.GetNodeByID(ctx, tx, n.ID))
 		return err
 	})
 	return updated, err
 }
+
+// touches reports whether a patch changes the top-level member root.
+func touches(ops []parsedOp, root string) bool {
+	for _, op := range ops {
+		if op.segs[0] == root {
+			return true
+		}
+	}
+	return false
+}
+
+// patchedInterfaces reads the *_interface members into next.Interfaces and
+// checks them against next's driver, as Ironic does: they change only in
+// enroll, inspecting, inspect wait, manageable or available, or in
+// maintenance (409); a removed one gets the driver's default; with a new
+// driver, the others must suit it unless reset is set, which gives them
+// the new driver's defaults.
+func (c *Conductor) patchedInterfaces(next, old *store.Node, doc map[string]any, reset bool) error {
+	driverChanged := next.Driver != old.Driver
+	requested := map[string]*string{}
+	changed := false
+	for _, iface := range HardwareInterfaces {
+		field := iface + "_interface"
+		impl, err := docString(doc, field)
+		if err != nil {
+			return err
+		}
+		before, _ := old.Interfaces[iface].(string)
+		explicit := (impl == nil) != (before == "") || impl != nil && *impl != before
+		if explicit && !contains(interfaceUpdateStates, old.ProvisionState) && !old.Maintenance {
+			return fault.New(fault.Conflict, "Node %s can not have %s updated unless it is in one of allowed (%s) states or in maintenance mode.",
+				old.UUID, field, strings.Join(interfaceUpdateStates, ", "))
+		}
+		changed = changed || explicit
+		if explicit || !(driverChanged && reset) {
+			requested[iface] = impl
+		}
+	}
+	if !changed && !driverChanged {
+		next.Interfaces = old.Interfaces
+		return nil
+	}
+	ifaces, err := c.resolveInterfaces(next.Driver, requested)
+	if err != nil {
+		return err
+	}
+	next.Interfaces = ifaces
+	return nil
+}
+
+// checkProtectedAndRetired applies Ironic's rules to protected and retired:
+// a node is made protected only when active (Ironic: or in rescue, a
+// state Ferric does not have; 409) and retired
+// anywhere but available (409); unsetting either clears its reason; a
+// reason needs its flag (400).
+func checkProtectedAndRetired(next, old *store.Node) error {
+	if next.Protected != old.Protected {
+		if !next.Protected {
+			next.ProtectedReason = nil
+		} else if next.ProvisionState != StateActive {
+			return fault.New(fault.Conflict, "Node %s can only be made protected in provision states 'active' or 'rescue', the current state is '%s'",
+				next.UUID, next.ProvisionState)
+		}
+	}
+	if next.ProtectedReason != nil && !next.Protected && !sameString(next.ProtectedReason, old.ProtectedReason) {
+		return fault.New(fault.Invalid, "The protected_reason field can only be set when protected is True")
+	}
+	if next.Retired != old.Retired {
+		if !next.Retired {
+			next.RetiredReason = nil
+		} else if next.ProvisionState == StateAvailable {
+			return fault.New(fault.Conflict, "Node %s can not have 'retired' set in provision state 'available', the current state is '%s'",
+				next.UUID, next.ProvisionState)
+		}
+	}
+	if next.RetiredReason != nil && !next.Retired && !sameString(next.RetiredReason, old.RetiredReason) {
+		return fault.New(fault.Invalid, "The retired_reason field can only be set when retired is True")
+	}
+	return nil
+}
+
+func sameString(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 func onlyMaintenance(ops []parsedOp) bool {
 	for _, op := range ops {
@@ -112,7 +229,7 @@ func nodePatchDoc(n *store.Node) map[string]any {
 		}
 		return map[string]any(o)
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"name":               opt(n.Name),
 		"driver":             n.Driver,
 		"driver_info":        obj(n.DriverInfo),
@@ -128,7 +245,27 @@ func nodePatchDoc(n *store.Node) map[string]any {
 		"lessee":             opt(n.Lessee),
 		"description":        opt(n.Description),
 		"chassis_uuid":       opt(n.ChassisUUID),
+		"automated_clean":    optBool(n.AutomatedClean),
+		"protected":          n.Protected,
+		"protected_reason":   opt(n.ProtectedReason),
+		"retired":            n.Retired,
+		"retired_reason":     opt(n.RetiredReason),
+		"network_data":       obj(n.NetworkData),
 	}
+	for _, iface := range HardwareInterfaces {
+		doc[iface+"_interface"] = nil
+		if s, ok := n.Interfaces[iface].(string); ok {
+			doc[iface+"_interface"] = s
+		}
+	}
+	return doc
+}
+
+func optBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
 }
 
 // nodeFromPatchDoc checks the patched document and returns a copy of n
@@ -204,6 +341,34 @@ func (c *Conductor) nodeFromPatchDoc(ctx context.Context, q store.Querier, n *st
 		if next.ConductorGroup, err = normalizeConductorGroup(*group); err != nil {
 			return nil, err
 		}
+	}
+	if next.AutomatedClean, err = docOptBool(doc, "automated_clean"); err != nil {
+		return nil, err
+	}
+	if next.Protected, err = docBool(doc, "protected", false); err != nil {
+		return nil, err
+	}
+	if next.Retired, err = docBool(doc, "retired", false); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		key string
+		dst **string
+	}{{"protected_reason", &next.ProtectedReason}, {"retired_reason", &next.RetiredReason}} {
+		s, err := docString(doc, f.key)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkOptText(f.key, s, maxReason); err != nil {
+			return nil, err
+		}
+		*f.dst = s
+	}
+	if next.NetworkData, err = docObject(doc, "network_data"); err != nil {
+		return nil, err
+	}
+	if err := checkNetworkData(next.NetworkData); err != nil {
+		return nil, err
 	}
 	chassisUUID, err := docString(doc, "chassis_uuid")
 	if err != nil {

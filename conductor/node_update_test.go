@@ -123,7 +123,7 @@ func TestUpdateNodeAppliesRFC6902(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			n := seedNode(t, c)
 			defer func() { _ = c.DeleteNode(ctx, n.UUID) }()
-			got, err := c.UpdateNode(ctx, n.UUID, tc.ops)
+			got, err := c.UpdateNode(ctx, n.UUID, tc.ops, conductor.NodeUpdate{})
 			if err != nil {
 				t.Fatalf("UpdateNode: %v", err)
 			}
@@ -176,7 +176,7 @@ func TestUpdateNodeRefusalsChangeNothing(t *testing.T) {
 		{"list index not a number", patch("replace", "/driver_info/disks/x", `"x"`), fault.Invalid, "not a list index"},
 		{"path into a string", patch("add", "/driver/x", `1`), fault.Invalid, "neither an object nor a list"},
 		{"driver_info not an object", patch("replace", "/driver_info", `"x"`), fault.Invalid, "expected a JSON object"},
-		{"maintenance not a boolean", patch("replace", "/maintenance", `"yes"`), fault.Invalid, "expected true or false"},
+		{"maintenance not a boolean", patch("replace", "/maintenance", `"sometimes"`), fault.Invalid, "expected true or false"},
 		{"name not a string", patch("replace", "/name", `5`), fault.Invalid, "expected a string"},
 		{"bad name", patch("replace", "/name", `"a b"`), fault.Invalid, "logical name"},
 		{"uuid-shaped name", patch("replace", "/name", `"1be26c0b-03f2-4d2e-ae87-c02d7f33c123"`), fault.Invalid, "UUID"},
@@ -198,7 +198,7 @@ func TestUpdateNodeRefusalsChangeNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := c.UpdateNode(ctx, n.UUID, tc.ops)
+			_, err := c.UpdateNode(ctx, n.UUID, tc.ops, conductor.NodeUpdate{})
 			if fault.KindOf(err) != tc.kind || !strings.Contains(fault.Message(err), tc.msg) {
 				t.Fatalf("UpdateNode = %v (kind %v), want kind %v mentioning %q", err, fault.KindOf(err), tc.kind, tc.msg)
 			}
@@ -227,28 +227,28 @@ func TestUpdateNodeRefusedWhileBusy(t *testing.T) {
 	edit := patch("add", "/extra/x", `1`)
 
 	set(`UPDATE nodes SET provision_state = 'deploying', target_provision_state = 'active' WHERE id = $1`)
-	if _, err := c.UpdateNode(ctx, n.UUID, edit); !errors.Is(err, fault.ErrConflict) || !strings.Contains(fault.Message(err), "in progress") {
+	if _, err := c.UpdateNode(ctx, n.UUID, edit, conductor.NodeUpdate{}); !errors.Is(err, fault.ErrConflict) || !strings.Contains(fault.Message(err), "in progress") {
 		t.Errorf("patch during deploying: %v, want 409 in progress", err)
 	}
-	if _, err := c.UpdateNode(ctx, n.UUID, patch("replace", "/maintenance", `true`)); err != nil {
+	if _, err := c.UpdateNode(ctx, n.UUID, patch("replace", "/maintenance", `true`), conductor.NodeUpdate{}); err != nil {
 		t.Errorf("maintenance-only patch during deploying: %v", err)
 	}
 	// Maintenance does not open the node to other changes (Ironic's rule):
 	// the work in flight may still write it.
-	if _, err := c.UpdateNode(ctx, n.UUID, edit); !errors.Is(err, fault.ErrConflict) {
+	if _, err := c.UpdateNode(ctx, n.UUID, edit, conductor.NodeUpdate{}); !errors.Is(err, fault.ErrConflict) {
 		t.Errorf("patch in maintenance during deploying: %v, want 409", err)
 	}
 	set(`UPDATE nodes SET maintenance = false, provision_state = 'deploy failed' WHERE id = $1`)
-	if _, err := c.UpdateNode(ctx, n.UUID, edit); err != nil {
+	if _, err := c.UpdateNode(ctx, n.UUID, edit, conductor.NodeUpdate{}); err != nil {
 		t.Errorf("patch in deploy failed: %v", err)
 	}
 
 	set(`UPDATE nodes SET provision_state = 'manageable', target_provision_state = NULL,
 		reservation = 'conductor-7', reservation_expires_at = now() + interval '1 minute' WHERE id = $1`)
 	for name, call := range map[string]func() error{
-		"patch":       func() error { _, err := c.UpdateNode(ctx, n.UUID, edit); return err },
-		"maintenance": func() error { return c.SetMaintenance(ctx, n.UUID, nil) },
-		"unset":       func() error { return c.ClearMaintenance(ctx, n.UUID) },
+		"patch":       func() error { _, err := c.UpdateNode(ctx, n.UUID, edit, conductor.NodeUpdate{}); return err },
+		"maintenance": func() error { return c.SetMaintenance(ctx, n.UUID, nil, "") },
+		"unset":       func() error { return c.ClearMaintenance(ctx, n.UUID, "") },
 		"delete":      func() error { return c.DeleteNode(ctx, n.UUID) },
 		"port": func() error {
 			_, err := c.CreatePort(ctx, conductor.PortSpec{NodeIdent: n.UUID, Address: "52:54:00:00:00:09"})
@@ -261,7 +261,7 @@ func TestUpdateNodeRefusedWhileBusy(t *testing.T) {
 		}
 	}
 	set(`UPDATE nodes SET reservation_expires_at = now() - interval '1 second' WHERE id = $1`)
-	if _, err := c.UpdateNode(ctx, n.UUID, edit); err != nil {
+	if _, err := c.UpdateNode(ctx, n.UUID, edit, conductor.NodeUpdate{}); err != nil {
 		t.Errorf("patch after the lease ran out: %v", err)
 	}
 	var holder *string
@@ -283,7 +283,7 @@ func TestConcurrentPatchesKeepEveryChange(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.UpdateNode(ctx, n.UUID, patch("add", fmt.Sprintf("/extra/k%02d", i), fmt.Sprint(i)))
+			_, err := c.UpdateNode(ctx, n.UUID, patch("add", fmt.Sprintf("/extra/k%02d", i), fmt.Sprint(i)), conductor.NodeUpdate{})
 			errs <- err
 		}()
 	}

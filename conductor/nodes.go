@@ -27,6 +27,16 @@ type NodeSpec struct {
 	Lessee         *string
 	Description    *string
 	ChassisUUID    *string
+	InstanceUUID   *string
+	// Interfaces maps hardware interfaces (HardwareInterfaces) to the
+	// implementations asked for; those absent or nil get the driver's
+	// default.
+	Interfaces     map[string]*string
+	AutomatedClean *bool // nil: the conductor's setting
+	Retired        *bool
+	RetiredReason  *string
+	NetworkData    map[string]any
+	ConsoleEnabled *bool
 	// InitialState is StateEnroll, or StateAvailable for clients older than
 	// API 1.11.
 	InitialState string
@@ -50,8 +60,9 @@ func (c *Conductor) CreateNode(ctx context.Context, spec NodeSpec) (*store.Node,
 	if spec.Driver == "" {
 		return nil, fault.New(fault.Invalid, "Mandatory field missing: driver.")
 	}
-	if _, ok := c.drivers.Get(spec.Driver); !ok {
-		return nil, fault.New(fault.Invalid, "No valid host was found. Reason: No conductor service registered which supports driver %s.", spec.Driver)
+	interfaces, err := c.resolveInterfaces(spec.Driver, spec.Interfaces)
+	if err != nil {
+		return nil, err
 	}
 	if spec.UUID != "" {
 		u, err := canonicalUUID("uuid", spec.UUID)
@@ -65,7 +76,17 @@ func (c *Conductor) CreateNode(ctx context.Context, spec NodeSpec) (*store.Node,
 			return nil, err
 		}
 	}
+	if spec.InstanceUUID != nil {
+		u, err := canonicalUUID("instance_uuid", *spec.InstanceUUID)
+		if err != nil {
+			return nil, err
+		}
+		spec.InstanceUUID = &u
+	}
 	if err := checkNodeSpecText(&spec); err != nil {
+		return nil, err
+	}
+	if err := checkNetworkData(spec.NetworkData); err != nil {
 		return nil, err
 	}
 	if spec.InitialState != StateAvailable {
@@ -91,11 +112,27 @@ func (c *Conductor) CreateNode(ctx context.Context, spec NodeSpec) (*store.Node,
 		Description:    spec.Description,
 		ChassisID:      chassisID,
 		ChassisUUID:    spec.ChassisUUID,
+		InstanceUUID:   spec.InstanceUUID,
+		Interfaces:     interfaces,
+		AutomatedClean: spec.AutomatedClean,
+		Retired:        spec.Retired != nil && *spec.Retired,
+		RetiredReason:  spec.RetiredReason,
+		NetworkData:    spec.NetworkData,
+		ConsoleEnabled: spec.ConsoleEnabled != nil && *spec.ConsoleEnabled,
 	}
 	if err := store.CreateNode(ctx, c.db, n); err != nil {
 		return nil, nodeWriteError(err, n)
 	}
-	return store.GetNodeByID(ctx, c.db, n.ID)
+	return c.withInterfaces(store.GetNodeByID(ctx, c.db, n.ID))
+}
+
+// withInterfaces fills in the interfaces of a node read (fillInterfaces).
+func (c *Conductor) withInterfaces(n *store.Node, err error) (*store.Node, error) {
+	if err != nil {
+		return nil, err
+	}
+	c.fillInterfaces(n)
+	return n, nil
 }
 
 // checkNodeSpecText checks the free-text and JSON fields of a new node and
@@ -110,6 +147,7 @@ func checkNodeSpecText(spec *NodeSpec) error {
 		{"owner", spec.Owner, maxOwner},
 		{"lessee", spec.Lessee, maxOwner},
 		{"description", spec.Description, maxDescription},
+		{"retired_reason", spec.RetiredReason, maxReason},
 	} {
 		if err := checkOptText(f.name, f.s, f.max); err != nil {
 			return err
@@ -121,6 +159,7 @@ func checkNodeSpecText(spec *NodeSpec) error {
 	}{
 		{"driver_info", spec.DriverInfo}, {"properties", spec.Properties},
 		{"instance_info", spec.InstanceInfo}, {"extra", spec.Extra},
+		{"network_data", spec.NetworkData},
 	} {
 		if err := checkObject(f.name, f.m); err != nil {
 			return err
@@ -140,7 +179,7 @@ func (c *Conductor) GetNode(ctx context.Context, ident string) (*store.Node, err
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nodeNotFound(ident)
 	}
-	return n, err
+	return c.withInterfaces(n, err)
 }
 
 // ValidNodeIdent reports whether ident can name a node: a UUID or a valid
@@ -163,6 +202,9 @@ func (c *Conductor) ListNodes(ctx context.Context, q store.NodeQuery) ([]store.N
 	if q.ProvisionState != "" && !AllStates[q.ProvisionState] {
 		return nil, fault.New(fault.Invalid, "Invalid provision_state filter %q: not a provision state.", q.ProvisionState)
 	}
+	if q.Fault != "" && !contains(validFaults, q.Fault) {
+		return nil, fault.New(fault.Invalid, "Unrecognized fault \"%s\" is specified, allowed faults are %s", q.Fault, pyTuple(validFaults))
+	}
 	if err := checkUUIDFilters(&q.MarkerUUID, &q.InstanceUUID, &q.ChassisUUID); err != nil {
 		return nil, err
 	}
@@ -182,7 +224,21 @@ func (c *Conductor) ListNodes(ctx context.Context, q store.NodeQuery) ([]store.N
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fault.New(fault.Invalid, "Marker %s could not be found.", q.MarkerUUID)
 	}
+	if q.Shape == store.NodeFull {
+		for i := range nodes {
+			c.fillInterfaces(&nodes[i])
+		}
+	}
 	return nodes, err
+}
+
+// validFaults are the faults a node can have, Ironic's.
+var validFaults = []string{"power failure", "clean failure", "rescue abort failure"}
+
+// pyTuple writes names as Python prints a tuple, as Ironic's messages do.
+func pyTuple(names []string) string {
+	l := pyList(names)
+	return "(" + l[1:len(l)-1] + ")"
 }
 
 // ListChassisNodes returns a page of the nodes in a chassis; an unknown
@@ -233,9 +289,27 @@ func (c *Conductor) DeleteNode(ctx context.Context, ident string) error {
 		if n.InstanceUUID != nil {
 			return fault.New(fault.Conflict, "Node %s is associated with instance %s.", n.UUID, *n.InstanceUUID)
 		}
+		if n.Protected {
+			return nodeProtected(n.UUID)
+		}
 		if !n.Maintenance && !deletableStates[n.ProvisionState] {
 			return fault.New(fault.Conflict, "Can not delete node %s while it is in provision state %q. Valid provision states to start deletion are enroll, manageable, available and adopt failed, or set maintenance first.", n.UUID, n.ProvisionState)
 		}
 		return store.DeleteNode(ctx, tx, n.ID)
 	})
+}
+
+// nodeProtected refuses what a protected node may not undergo, as Ironic.
+func nodeProtected(uuid string) error {
+	return fault.New(fault.Forbidden, "Node %s is protected and cannot be undeployed, rebuilt or deleted", uuid)
+}
+
+// cleansAutomatically reports whether the cleaning after provide and
+// undeploy does the agent's work on n: the node's automated_clean when set,
+// else the conductor's setting (Ironic's [conductor]automated_clean).
+func (c *Conductor) cleansAutomatically(n *store.Node) bool {
+	if n.AutomatedClean != nil {
+		return *n.AutomatedClean
+	}
+	return !c.opts.SkipAutomatedClean
 }

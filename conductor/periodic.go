@@ -184,8 +184,19 @@ func (c *Conductor) failTimedOutWaits(ctx context.Context, timeout time.Duration
 	return c.failStale(ctx, func(tx *sqlx.Tx) ([]store.StaleNode, error) {
 		return store.ClaimTimedOutWaits(ctx, tx, waitStates, timeout, 100)
 	}, func(n store.StaleNode) string {
-		return timeoutMessages[n.ProvisionState](n.UUID, timeout)
+		msg := timeoutMessages[n.ProvisionState](n.UUID, timeout)
+		if why, ok := ipaTimeoutReasons[n.ProvisionState]; ok && n.IPAHeartbeats {
+			msg += " " + why
+		}
+		return msg
 	}, true)
+}
+
+// ipaTimeoutReasons say why a wait whose agent is an ironic-python-agent
+// timed out although it heartbeats: Ferric does not drive IPA.
+var ipaTimeoutReasons = map[string]string{
+	StateWaitCallback: "An ironic-python-agent heartbeats from the node, but Ferric does not drive IPA, so nothing wrote the image: boot ferric-agent to deploy (docs/agent-protocol.md).",
+	StateCleanWait:    "An ironic-python-agent heartbeats from the node, but Ferric does not drive IPA, so nothing cleaned the disks: boot ferric-agent to clean (docs/agent-protocol.md).",
 }
 
 // timeoutMessages are the last_error of each wait that timed out: Ironic's

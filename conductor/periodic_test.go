@@ -31,7 +31,7 @@ func TestPowerSyncRecordsDriftFaultsAndRecovery(t *testing.T) {
 	e := newEnv(t, drv)
 	c := e.conductor("c1")
 	ctx := context.Background()
-	n, err := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("synced"), Driver: "counting"})
+	n, err := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("synced"), Driver: "counting", InitialState: conductor.StateAvailable})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	e := newEnv(t, drv)
 	c := e.conductor("c1")
 	ctx := context.Background()
-	n, _ := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("forced"), Driver: "counting"})
+	n, _ := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("forced"), Driver: "counting", InitialState: conductor.StateAvailable})
 	if _, err := e.db.Exec(`UPDATE nodes SET power_state = 'power off' WHERE id = $1`, n.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +147,34 @@ func TestPowerSyncForcesRecordedState(t *testing.T) {
 	}
 }
 
+// TestPowerSyncSkipsEnroll: a node in enroll is never read, as in Ironic: its
+// BMC address may be what an unknown agent reported (discovery), so the
+// conductor does not connect to it before an operator's manage.
+func TestPowerSyncSkipsEnroll(t *testing.T) {
+	t.Parallel()
+	drv := newCountingDriver(0)
+	e := newEnv(t, drv)
+	c := e.conductor("c1")
+	ctx := context.Background()
+	enrolled, err := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("enrolled"), Driver: "counting"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed, err := c.CreateNode(ctx, conductor.NodeSpec{Name: ptr("managed"), Driver: "counting", InitialState: conductor.StateAvailable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.makeDue()
+	stats, err := c.SyncPowerStates(ctx, syncCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reads := drv.counts()
+	if reads[enrolled.UUID] != 0 || reads[managed.UUID] != 1 || stats.Read != 1 {
+		t.Errorf("reads %v (stats %+v): want the available node read once and the enroll node never", reads, stats)
+	}
+}
+
 func tokenGeneration(t *testing.T, e *env, nodeID int64) int64 {
 	t.Helper()
 	var g int64
@@ -163,7 +191,7 @@ func TestPowerSyncSharedByConductors(t *testing.T) {
 	drv := newCountingDriver(5 * time.Millisecond)
 	e := newEnv(t, drv)
 	if _, err := e.db.Exec(`INSERT INTO nodes (uuid, name, driver, provision_state)
-		SELECT gen_random_uuid(), 'n' || i, 'counting', 'enroll' FROM generate_series(1, 300) i`); err != nil {
+		SELECT gen_random_uuid(), 'n' || i, 'counting', 'manageable' FROM generate_series(1, 300) i`); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -254,6 +282,44 @@ func TestCallbackTimeout(t *testing.T) {
 		if still := e.get(n.UUID); still.ProvisionState != conductor.StateWaitCallback || deref(still.PowerState) != "power on" {
 			t.Errorf("%s was failed or powered off: %s, %s", deref(n.Name), still.ProvisionState, deref(still.PowerState))
 		}
+	}
+}
+
+// TestCallbackTimeoutOfIPA: an ironic-python-agent that heartbeats does
+// not keep a deploy or clean waiting (Ferric does not drive IPA: nothing is
+// doing the work); the timeout fails the node saying so. A ramdisk that
+// reports its progress (agent_status) does the work and keeps it waiting.
+func TestCallbackTimeoutOfIPA(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.conductor("c1")
+	wait := func(name, state, target, status string) *store.Node {
+		n := e.node(c, name, map[string]any{"fake_agent": true})
+		if _, err := e.db.Exec(`UPDATE nodes SET provision_state = $2, target_provision_state = $3,
+			provision_updated_at = now() - interval '1 hour' WHERE id = $1`, n.ID, state, target); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.db.Exec(`INSERT INTO agent_checkins (node_id, token_generation, checked_in_at, source_address, protocol, agent_version, agent_status)
+			SELECT id, agent_token_generation, now(), '10.20.0.15', 'ipa', '10.1.0', NULLIF($2, '') FROM nodes WHERE id = $1`, n.ID, status); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	deploy := wait("ipa-deploy", conductor.StateWaitCallback, "active", "")
+	clean := wait("ipa-clean", conductor.StateCleanWait, "available", "")
+	reporting := wait("reporting", conductor.StateWaitCallback, "active", "start")
+	e.start(c, conductor.PeriodicConfig{CallbackTimeout: 30 * time.Minute})
+	for n, want := range map[*store.Node]struct{ failed, says string }{
+		deploy: {conductor.StateDeployFailed, "Ferric does not drive IPA, so nothing wrote the image"},
+		clean:  {conductor.StateCleanFailed, "Ferric does not drive IPA, so nothing cleaned the disks"},
+	} {
+		got := e.waitState(n.UUID, want.failed)
+		if !strings.HasPrefix(deref(got.LastError), "Timeout reached while ") || !strings.Contains(deref(got.LastError), want.says) {
+			t.Errorf("%s: last_error %q, want the timeout saying %q", deref(n.Name), deref(got.LastError), want.says)
+		}
+	}
+	if st := e.get(reporting.UUID).ProvisionState; st != conductor.StateWaitCallback {
+		t.Errorf("a ramdisk reporting its progress was failed: %s", st)
 	}
 }
 

@@ -85,6 +85,13 @@ func (c *Conductor) ChangeProvisionState(ctx context.Context, ident string, req 
 		if !ok {
 			return invalidTransition(n.UUID, n.ProvisionState, event)
 		}
+		// Ironic's API refuses these before the lock too.
+		if n.Protected && (event == EventDelete || event == EventRebuild) {
+			return nodeProtected(n.UUID)
+		}
+		if n.Retired && event == EventProvide {
+			return fault.New(fault.Invalid, "The provide operation can't be performed on node %s because it is retired.", n.UUID)
+		}
 		if holder := n.LockHolder(c.now()); holder != "" {
 			return nodeLocked(n.UUID, holder)
 		}
@@ -166,6 +173,7 @@ func nullable(s string) *string {
 // provisionRun is one provision task at work on a locked node.
 type provisionRun struct {
 	c     *Conductor
+	task  *store.Task
 	node  *store.Node
 	drv   drivers.Driver
 	lock  *nodeLock
@@ -190,7 +198,7 @@ func (c *Conductor) runProvision(ctx context.Context, t *store.Task) error {
 	}
 	phase, _ := t.Args["phase"].(string)
 	fastTrack, _ := t.Args["fast_track"].(bool)
-	run := &provisionRun{c: c, node: node, drv: drv, lock: lk, phase: phase, fastTrack: fastTrack}
+	run := &provisionRun{c: c, task: t, node: node, drv: drv, lock: lk, phase: phase, fastTrack: fastTrack}
 	return run.loop(lk.ctx)
 }
 
@@ -235,8 +243,13 @@ func (r *provisionRun) fire(ctx context.Context, event Event, lastError *string)
 		return nil
 	}
 	var err error
-	if workStates[to] {
-		err = write(r.c.db)
+	if workStates[to] { // the work goes on in this task: it records where it is, for recovery
+		err = store.Transact(ctx, r.c.db, func(tx *sqlx.Tx) error {
+			if err := write(tx); err != nil {
+				return err
+			}
+			return store.SetTaskNodeState(ctx, tx, r.task.ID, r.task.ClaimToken, to)
+		})
 	} else { // the task ends here: the lock goes with the last write
 		err = r.c.releaseWith(r.lock, func(tx *sqlx.Tx) error { return write(tx) })
 	}
@@ -247,6 +260,9 @@ func (r *provisionRun) fire(ctx context.Context, event Event, lastError *string)
 		return err
 	}
 	r.node.ProvisionState, r.node.TargetProvisionState = to, nullable(newTarget)
+	if workStates[to] {
+		r.task.Args["state"] = to // as written on the row: giveUp judges by it
+	}
 	return nil
 }
 
@@ -264,8 +280,8 @@ func (r *provisionRun) step(ctx context.Context, state string) (Event, error) {
 		return EventDone, nil
 
 	case StateInspecting:
-		if r.phase == phaseResume {
-			return EventDone, nil // the agent's inventory has been stored by now
+		if r.phase == phaseResume { // the agent's inventory has been stored by now
+			return EventDone, r.endInspection(ctx)
 		}
 		if insp, ok := r.drv.(drivers.Inspector); ok && r.agentless() {
 			props, err := insp.Inspect(ctx, dn)
@@ -287,7 +303,7 @@ func (r *provisionRun) step(ctx context.Context, state string) (Event, error) {
 			return EventDone, r.setPower(ctx, drivers.ActionPowerOff)
 		}
 		if automated := r.target() != StateManageable; automated {
-			if r.c.opts.SkipAutomatedClean {
+			if !r.c.cleansAutomatically(r.node) {
 				return EventDone, r.endCleaning(ctx)
 			}
 			if err := store.SetCleanSteps(ctx, r.c.db, r.node.ID, r.lock.fence(), r.c.automatedCleanSteps()); err != nil {
@@ -334,6 +350,16 @@ func (r *provisionRun) endCleaning(ctx context.Context) error {
 	return r.setPower(ctx, drivers.ActionPowerOff)
 }
 
+// endInspection ends an inspection the agent did: the machine is powered
+// off, as Ironic's [inspector]power_off does, unless fast track is on (the
+// agent stays up for what comes next).
+func (r *provisionRun) endInspection(ctx context.Context) error {
+	if r.c.opts.FastTrack {
+		return nil
+	}
+	return r.setPower(ctx, drivers.ActionPowerOff)
+}
+
 // agentless reports whether the driver provisions this node without an agent.
 func (r *provisionRun) agentless() bool {
 	a, ok := r.drv.(drivers.AgentlessProvisioner)
@@ -365,15 +391,14 @@ func (r *provisionRun) setBoot(ctx context.Context, dev drivers.BootDevice, pers
 	return nil
 }
 
+// setPower changes the node's power and waits until the BMC reports it
+// (changePower), recording the state found.
 func (r *provisionRun) setPower(ctx context.Context, action drivers.PowerAction) error {
-	setter, ok := r.drv.(drivers.PowerSetter)
-	if !ok {
-		return fmt.Errorf("driver %s cannot change power: %w", r.node.Driver, drivers.ErrNotSupported)
-	}
-	if err := setter.SetPowerState(ctx, driverNode(r.node), action, 0); err != nil {
+	found, err := r.c.changePower(ctx, r.drv, r.node, action, 0)
+	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
 	}
-	state := string(powerTargets[action])
+	state := string(found)
 	return store.Transact(ctx, r.c.db, func(tx *sqlx.Tx) error {
 		if err := store.SetPowerState(ctx, tx, r.node.ID, r.lock.fence(), &state, nil); err != nil {
 			return err

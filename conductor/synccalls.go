@@ -113,7 +113,11 @@ func (c *Conductor) SetBootDevice(ctx context.Context, ident string, dev drivers
 			return err
 		}
 		defer c.release(lk)
-		return driverFault(setter.SetBootDevice(lk.ctx, driverNode(node), dev, persistent), fmt.Sprintf("Setting boot device %s", dev))
+		if err := setter.SetBootDevice(lk.ctx, driverNode(node), dev, persistent); err != nil {
+			return driverFault(err, fmt.Sprintf("Setting boot device %s", dev))
+		}
+		c.AddHistory(ctx, c.db, node.ID, "INFO", "management", fmt.Sprintf("Boot device set to %s (persistent: %t).", dev, persistent), "")
+		return nil
 	})
 }
 

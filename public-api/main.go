@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/startup"
+	"github.com/ferric-metal/ferric/drivers/builtin"
 	"github.com/ferric-metal/ferric/public-api/publicapi"
 	"github.com/ferric-metal/ferric/shared/buildinfo"
 	"github.com/ferric-metal/ferric/shared/config"
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer f.Close()
 		opts = append(opts, publicapi.WithAuditLog(slog.New(slog.NewJSONHandler(f, nil))))
 	}
-	reg, err := startup.Drivers(cfg)
+	reg, err := builtin.Enabled(cfg.EnabledDrivers)
 	if err != nil {
 		return err
 	}

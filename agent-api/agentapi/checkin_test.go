@@ -218,6 +218,10 @@ func TestCleanAndInspectThroughCheckins(t *testing.T) {
 	}
 	mustCheckin(t, s, tok, &command{"inspect", "success", ""})
 	waitState(t, db, n, conductor.StateManageable)
+	// The inspected machine is powered off, as Ironic does (no fast track).
+	if c := count(t, db, `SELECT count(*) FROM nodes WHERE id = $1 AND power_state = 'power off'`, n.ID); c != 1 {
+		t.Error("the machine was left on after its inspection")
+	}
 
 	var props map[string]any
 	var raw []byte

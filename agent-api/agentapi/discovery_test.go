@@ -2,6 +2,7 @@ package agentapi_test
 
 import (
 	"encoding/json"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -101,6 +102,40 @@ func TestDiscoveryEnrollsOnce(t *testing.T) {
 	_ = db.Get(&n.ID, `SELECT id FROM nodes`)
 	if !hasEvent(history(t, db, n), "Enrolled by discovery") {
 		t.Errorf("history %q", history(t, db, n))
+	}
+}
+
+// TestDiscoveryBMCOutsideNetworks: a BMC address outside the configured
+// discovery BMC networks (none by default) never reaches driver_info, since
+// the conductor would connect to it: the bmc_address rule does not hold, the
+// next rule applies, and the address stays in the inventory only.
+func TestDiscoveryBMCOutsideNetworks(t *testing.T) {
+	t.Parallel()
+	for name, networks := range map[string][]netip.Prefix{
+		"no networks":   {},
+		"other network": {netip.MustParsePrefix("10.99.0.0/16")},
+	} {
+		db := pgtest.NewDB(t)
+		s := newStack(t, db, stackOptions{discovery: true, bmcNetworks: networks})
+		r := s.lookup(t, inv{macs: []string{"52:54:00:cc:00:01"}, bmc: "10.30.0.5"})
+		if r.Status != 200 {
+			t.Fatalf("%s: discovery: %d %s", name, r.Status, r.Body)
+		}
+		var n testNode
+		var driver, info, reported string
+		if err := db.QueryRow(`SELECT n.id, n.uuid, n.driver, n.driver_info::text, i.inventory->>'bmc_address'
+			FROM nodes n JOIN node_inventories i ON i.node_id = n.id`).Scan(&n.ID, &n.UUID, &driver, &info, &reported); err != nil {
+			t.Fatal(err)
+		}
+		if driver != "fake" || info != "{}" {
+			t.Errorf("%s: discovered node %s %s; want the fake driver with no BMC address", name, driver, info)
+		}
+		if reported != "10.30.0.5" {
+			t.Errorf("%s: inventory's bmc_address %q, want the reported 10.30.0.5", name, reported)
+		}
+		if !hasEvent(history(t, db, n), "outside the discovery BMC networks") {
+			t.Errorf("%s: history %q does not say why driver_info has no BMC", name, history(t, db, n))
+		}
 	}
 }
 

@@ -57,7 +57,9 @@ func TestAgentRoleSuffices(t *testing.T) {
 	cond := runConductor(t, owner)
 	s := newStack(t, agentDB, stackOptions{discovery: true, quota: 5})
 
-	// Deploy through IPA: lookup, heartbeat, the node resumes.
+	// Deploy through IPA's protocol: lookup, a heartbeat (recorded, with the
+	// note that IPA is not driven), then a ramdisk's report of the end: the
+	// node resumes.
 	deploy := seedNode(t, owner, nodeSeed{state: conductor.StateAvailable, macs: []string{"52:54:00:00:00:01"},
 		driverInfo: map[string]any{"fake_agent": true, "ipmi_password": "s3cret"}})
 	provision(t, cond, deploy, "active")
@@ -65,6 +67,12 @@ func TestAgentRoleSuffices(t *testing.T) {
 	tok := s.ipaLookup(t, "addresses=52:54:00:00:00:01")
 	if r := s.heartbeat(t, deploy.UUID, tok, "http://10.20.0.10:9999"); r.Status != 202 {
 		t.Fatalf("heartbeat as the agent role: %d %s", r.Status, r.Body)
+	}
+	if !hasEvent(history(t, owner, deploy), "does not drive IPA") {
+		t.Errorf("the agent role could not note the IPA heartbeat: %q", history(t, owner, deploy))
+	}
+	if r := s.reportingHeartbeat(t, deploy.UUID, tok, "end"); r.Status != 202 {
+		t.Fatalf("agent_status end as the agent role: %d %s", r.Status, r.Body)
 	}
 	waitState(t, owner, deploy, conductor.StateActive)
 

@@ -65,6 +65,9 @@ func allowSources(allowed []netip.Prefix) gin.HandlerFunc {
 	}
 }
 
+// tooManyRequestsBody is encoded once: a flood is refused by the thousand.
+var tooManyRequestsBody = apierror.Body(http.StatusTooManyRequests, "Too many requests from this address; retry after the time in Retry-After.")
+
 // rateLimit allows each source its token bucket's worth of requests and
 // answers 429 with Retry-After beyond it.
 func (a *API) rateLimit() gin.HandlerFunc {
@@ -76,7 +79,7 @@ func (a *API) rateLimit() gin.HandlerFunc {
 		ok, wait := a.limiter.Allow(ratelimit.ClientKey(sourceOf(c)), a.opts.Now())
 		if !ok {
 			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			apierror.Write(c.Writer, http.StatusTooManyRequests, "Too many requests from this address; retry after the time in Retry-After.")
+			apierror.WriteBody(c.Writer, http.StatusTooManyRequests, tooManyRequestsBody)
 			c.Abort()
 			return
 		}

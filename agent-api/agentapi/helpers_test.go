@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -54,8 +55,11 @@ type stackOptions struct {
 	discovery bool
 	quota     int
 	rules     string
-	api       agentapi.Options
-	tokenTTL  time.Duration
+	// bmcNetworks are the discovery BMC networks; nil: 10.0.0.0/8 and
+	// fd00::/8, where the tests' BMCs are.
+	bmcNetworks []netip.Prefix
+	api         agentapi.Options
+	tokenTTL    time.Duration
 	// queueLimit bounds the agent pool's queue (checkins get 503 beyond).
 	queueLimit int
 }
@@ -73,7 +77,10 @@ func newStack(t testing.TB, db *sqlx.DB, o stackOptions) *stack {
 	t.Helper()
 	c := conductor.New(db, drivers.NewRegistry(), discard, conductor.Options{FastTrack: o.fastTrack, Name: "agent-api",
 		QueueLimits: map[string]int{conductor.PoolAgent: o.queueLimit}})
-	disc := agents.DiscoveryOptions{Enabled: o.discovery, QuotaPerSource: o.quota}
+	if o.bmcNetworks == nil {
+		o.bmcNetworks = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	}
+	disc := agents.DiscoveryOptions{Enabled: o.discovery, QuotaPerSource: o.quota, BMCNetworks: o.bmcNetworks}
 	if o.rules != "" {
 		rules, err := agents.ParseDiscoveryRules(o.rules)
 		if err != nil {
@@ -375,6 +382,15 @@ func (s *stack) heartbeat(t testing.TB, node, tok, callback string) response {
 	b, _ := json.Marshal(map[string]any{"callback_url": callback, "agent_token": tok, "agent_version": "10.1.0"})
 	return do(t, defaultClient, "POST", s.url+"/v1/heartbeat/"+node, b,
 		"Content-Type", "application/json", "X-OpenStack-Ironic-API-Version", "1.68")
+}
+
+// reportingHeartbeat is a heartbeat with agent_status (Ironic API 1.72), as
+// a ramdisk that does the work itself and reports its progress sends it.
+func (s *stack) reportingHeartbeat(t testing.TB, node, tok, status string) response {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{"callback_url": "", "agent_token": tok, "agent_version": "anaconda", "agent_status": status})
+	return do(t, defaultClient, "POST", s.url+"/v1/heartbeat/"+node, b,
+		"Content-Type", "application/json", "X-OpenStack-Ironic-API-Version", "1.72")
 }
 
 // history returns the node's history events.

@@ -27,8 +27,10 @@ func (s *stack) ipaLookup(t *testing.T, query string) string {
 }
 
 // TestIPAHeartbeat: IPA's heartbeat with the token from its lookup is 202
-// and records the agent; in wait call-back it resumes the node, which goes
-// active. Every token fault is 400 (Ironic's answer) and records nothing.
+// and records the agent; in wait call-back it does not resume the node
+// (Ferric does not drive IPA: nothing wrote the image), which keeps
+// waiting, its history saying why, once. Every token fault is 400
+// (Ironic's answer) and records nothing.
 func TestIPAHeartbeat(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
@@ -79,11 +81,12 @@ func TestIPAHeartbeat(t *testing.T) {
 		t.Fatalf("bad heartbeats moved the node to %s", st)
 	}
 
-	r := s.heartbeat(t, n.UUID, tok, "http://10.20.0.10:9999")
-	if r.Status != 202 || len(r.Body) != 0 {
-		t.Fatalf("heartbeat: %d %q, want 202 without a body", r.Status, r.Body)
+	for range 2 {
+		r := s.heartbeat(t, n.UUID, tok, "http://10.20.0.10:9999")
+		if r.Status != 202 || len(r.Body) != 0 {
+			t.Fatalf("heartbeat: %d %q, want 202 without a body", r.Status, r.Body)
+		}
 	}
-	waitState(t, db, n, conductor.StateActive)
 	a, err := store.GetAgentCheckin(context.Background(), db, n.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +94,46 @@ func TestIPAHeartbeat(t *testing.T) {
 	if a.Protocol != "ipa" || a.AgentURL == nil || *a.AgentURL != "http://10.20.0.10:9999" || *a.AgentVersion != "10.1.0" || a.SourceAddress != "127.0.0.1" {
 		t.Errorf("recorded heartbeat %+v", a)
 	}
+	// A resumption would have moved the node and queued its task before
+	// the heartbeat was answered.
+	if st := stateOf(t, db, n); st != conductor.StateWaitCallback {
+		t.Errorf("IPA heartbeats moved the node to %s; nothing wrote its image", st)
+	}
+	if c := count(t, db, `SELECT count(*) FROM tasks WHERE node_id = $1 AND pool = 'agent'`, n.ID); c != 0 {
+		t.Errorf("%d resumption tasks queued by IPA heartbeats", c)
+	}
+	notes := 0
+	for _, e := range history(t, db, n) {
+		if strings.Contains(e, "does not drive IPA") && strings.Contains(e, "write the image") {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Errorf("%d history notes that IPA is not driven, want 1: %q", notes, history(t, db, n))
+	}
+}
+
+// TestReportingRamdiskHeartbeat: a ramdisk that does the work itself and
+// reports it (agent_status, Ironic API 1.72) resumes the node at "end".
+func TestReportingRamdiskHeartbeat(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDB(t)
+	cond := runConductor(t, db)
+	s := newStack(t, db, stackOptions{})
+	n := seedNode(t, db, nodeSeed{state: conductor.StateAvailable, driverInfo: map[string]any{"fake_agent": true}, macs: []string{"52:54:00:00:00:01"}})
+	provision(t, cond, n, "active")
+	waitState(t, db, n, conductor.StateWaitCallback)
+	tok := s.ipaLookup(t, "addresses=52:54:00:00:00:01")
+	if r := s.reportingHeartbeat(t, n.UUID, tok, "start"); r.Status != 202 {
+		t.Fatalf("agent_status start: %d %s", r.Status, r.Body)
+	}
+	if st := stateOf(t, db, n); st != conductor.StateWaitCallback {
+		t.Fatalf("agent_status start moved the node to %s", st)
+	}
+	if r := s.reportingHeartbeat(t, n.UUID, tok, "end"); r.Status != 202 {
+		t.Fatalf("agent_status end: %d %s", r.Status, r.Body)
+	}
+	waitState(t, db, n, conductor.StateActive)
 	// The reboot that ended the deploy ended the agent's boot: its token
 	// is revoked (Ironic wipes it on power off and reboot).
 	if r := s.heartbeat(t, n.UUID, tok, "http://10.20.0.10:9999"); r.Status != 400 {
@@ -121,8 +164,10 @@ func TestIPACallbackURLIsFixedPerBoot(t *testing.T) {
 	}
 }
 
-// TestIPAHeartbeatBusy: a node whose lock is held answers 409 (IPA retries
-// soon), and a full agent queue 503, both without changing the node.
+// TestIPAHeartbeatBusy: a report that would resume a node whose lock is
+// held answers 409 (the agent retries soon), and with the agent queue full
+// 503, both without changing the node. A bare IPA heartbeat resumes
+// nothing, so it is recorded (202) whoever holds the lock.
 func TestIPAHeartbeatBusy(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDB(t)
@@ -132,8 +177,11 @@ func TestIPAHeartbeatBusy(t *testing.T) {
 	}
 	s := newStack(t, db, stackOptions{})
 	tok := mintAgentToken(t, agentKeys, locked.UUID, 1, token.AudienceAgent, time.Hour)
-	if r := s.heartbeat(t, locked.UUID, tok, "http://10.20.0.10:9999"); r.Status != 409 {
-		t.Errorf("heartbeat on a locked node: %d %s, want 409", r.Status, r.Body)
+	if r := s.heartbeat(t, locked.UUID, tok, "http://10.20.0.10:9999"); r.Status != 202 {
+		t.Errorf("IPA heartbeat on a locked node: %d %s, want 202 (recorded)", r.Status, r.Body)
+	}
+	if r := s.reportingHeartbeat(t, locked.UUID, tok, "end"); r.Status != 409 {
+		t.Errorf("agent_status end on a locked node: %d %s, want 409", r.Status, r.Body)
 	}
 	if r := s.checkin(t, tok, &command{"clean", "success", ""}); r.Status != 409 {
 		t.Errorf("checkin on a locked node: %d %s, want 409", r.Status, r.Body)
@@ -148,7 +196,7 @@ func TestIPAHeartbeatBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	busy := newStack(t, db, stackOptions{queueLimit: 1})
-	r := busy.heartbeat(t, full.UUID, mintAgentToken(t, agentKeys, full.UUID, 1, token.AudienceAgent, time.Hour), "http://10.20.0.11:9999")
+	r := busy.reportingHeartbeat(t, full.UUID, mintAgentToken(t, agentKeys, full.UUID, 1, token.AudienceAgent, time.Hour), "end")
 	if r.Status != 503 || stateOf(t, db, full) != conductor.StateCleanWait {
 		t.Errorf("heartbeat with the agent queue full: %d %s, node %s", r.Status, r.Body, stateOf(t, db, full))
 	}

@@ -290,14 +290,17 @@ func TestIPALookupRules(t *testing.T) {
 		want  int
 	}{
 		{"waiting node", strict, "addresses=52:54:00:00:00:01", 200},
-		{"waiting node by node_uuid", strict, "node_uuid=" + deploying.UUID, 200},
+		// A UUID alone, or with a MAC of no node or of none of its own, is not
+		// enough: anyone who knows it would take the boot's token.
+		{"node_uuid alone", strict, "node_uuid=" + deploying.UUID, 400},
+		{"node_uuid and an unknown MAC", strict, "addresses=52:54:00:00:00:99&node_uuid=" + deploying.UUID, 404},
 		{"node_uuid and its own MAC", strict, "addresses=52:54:00:00:00:01&node_uuid=" + deploying.UUID, 200},
 		{"node_uuid contradicted by a MAC", strict, "addresses=52:54:00:00:00:04&node_uuid=" + other.UUID, 404},
 		{"enroll without fast track", strict, "addresses=52:54:00:00:00:02", 404},
 		{"enroll with fast track", fast, "addresses=52:54:00:00:00:02", 200},
 		{"active never", fast, "addresses=52:54:00:00:00:03", 404},
 		{"unknown MAC", strict, "addresses=52:54:00:00:00:99", 404},
-		{"unknown node_uuid", strict, "node_uuid=6d85703a-565d-469a-96ce-30b6de53079d", 404},
+		{"unknown node_uuid", strict, "addresses=52:54:00:00:00:01&node_uuid=6d85703a-565d-469a-96ce-30b6de53079d", 404},
 		{"MACs of two nodes", strict, "addresses=52:54:00:00:00:04,52:54:00:00:00:05", 404},
 		{"no valid MAC", strict, "addresses=zz,12", 400},
 		{"no addresses", strict, "", 400},

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -149,7 +150,34 @@ func newStack(t testing.TB, opts stackOptions) *stack {
 	s.client.ProviderClient.TokenID = tok
 	s.client.Microversion = "1.81"
 	t.Cleanup(s.stopAll)
+	s.waitConductor()
 	return s
+}
+
+// waitConductor waits until a conductor has registered: before that, an
+// operator's provisioning request is refused (no conductor for the driver).
+func (s *stack) waitConductor() {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodGet, s.publicURL+"/v1/conductors", nil)
+		req.Header.Set("X-Auth-Token", s.client.ProviderClient.TokenID)
+		req.Header.Set("X-OpenStack-Ironic-API-Version", "1.81")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var body struct {
+				Conductors []struct {
+					Alive bool `json:"alive"`
+				} `json:"conductors"`
+			}
+			err := json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if err == nil && len(body.Conductors) > 0 && body.Conductors[0].Alive {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("no conductor registered within 60 s; logs:\n%s", tail(s.logs.String(), 100))
 }
 
 // start runs a program as name with extra environment.

@@ -29,11 +29,18 @@ type DiscoveryOptions struct {
 	// enrolled within QuotaWindow. Default 2 per 24 h.
 	QuotaPerSource int
 	QuotaWindow    time.Duration
+	// BMCNetworks are the networks in which a BMC address an agent reports
+	// may become the new node's (driver_info, by the rules' {bmc_address}).
+	// An address outside them is kept in the inventory only: the agent is
+	// untrusted, and the address it names is where the conductor would
+	// connect. Empty: none, so the bmc_address condition never holds.
+	BMCNetworks []netip.Prefix
 }
 
 // DefaultDiscoveryRules enroll a machine whose BMC address the agent found
-// with the ipmi driver at that address (credentials are the operator's to
-// add), and any other with the fake driver, which touches no hardware.
+// (inside DiscoveryOptions.BMCNetworks) with the ipmi driver at that address
+// (credentials are the operator's to add), and any other with the fake
+// driver, which touches no hardware.
 const DefaultDiscoveryRules = "bmc_address -> ipmi ipmi_address={bmc_address}; * -> fake"
 
 func (o DiscoveryOptions) withDefaults() (DiscoveryOptions, error) {
@@ -141,6 +148,22 @@ func (r DiscoveryRule) driverInfo(ev inventory.Evidence) map[string]any {
 	return info
 }
 
+// splitBMCs returns ev with only the BMC addresses inside networks, and the
+// addresses left out.
+func splitBMCs(ev inventory.Evidence, networks []netip.Prefix) (usable inventory.Evidence, outside []string) {
+	usable = ev
+	usable.BMCs = nil
+	for _, b := range ev.BMCs {
+		addr, err := netip.ParseAddr(b)
+		if err == nil && slices.ContainsFunc(networks, func(p netip.Prefix) bool { return p.Contains(addr.Unmap()) }) {
+			usable.BMCs = append(usable.BMCs, b)
+		} else {
+			outside = append(outside, b)
+		}
+	}
+	return usable, outside
+}
+
 // discoveryOutcome is what a discovery attempt found.
 type discoveryOutcome struct {
 	node    *store.AgentNode // the node enrolled, or the one found meanwhile
@@ -179,14 +202,15 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 				"discovered", n, "quota", opts.QuotaPerSource, "window", opts.QuotaWindow)
 			return errLookupFailed
 		}
-		rule, ok := ruleFor(opts.Rules, ev)
+		usable, outside := splitBMCs(ev, opts.BMCNetworks)
+		rule, ok := ruleFor(opts.Rules, usable)
 		if !ok {
 			a.log.Warn("discovery refused: no discovery rule applies", "source", source, "macs", ev.MACs)
 			return errLookupFailed
 		}
 		node := &store.Node{
 			Driver:         rule.Driver,
-			DriverInfo:     rule.driverInfo(ev),
+			DriverInfo:     rule.driverInfo(usable),
 			Properties:     inventory.Properties(data),
 			ProvisionState: conductor.StateEnroll,
 		}
@@ -215,6 +239,11 @@ func (a *Agents) discover(ctx context.Context, data *inventory.Data, ev inventor
 		a.c.AddHistory(ctx, tx, node.ID, "INFO", "discovery", fmt.Sprintf(
 			"Enrolled by discovery: the agent at %s sent an inventory no node matched (MACs %s; driver %s by rule %q).",
 			source, strings.Join(ev.MACs, ", "), rule.Driver, rule.Condition), "")
+		if len(outside) > 0 {
+			a.c.AddHistory(ctx, tx, node.ID, "WARNING", "discovery", fmt.Sprintf(
+				"BMC address %s reported by the agent is outside the discovery BMC networks: kept in the inventory, not used in driver_info.",
+				strings.Join(outside, ", ")), "")
+		}
 		out.created = true
 		return nil
 	})

@@ -42,6 +42,13 @@
 // failed: <the agent's reason>". A node whose lock a conductor holds
 // answers fault.Locked (409): the agent retries.
 //
+// An ironic-python-agent's bare heartbeat reports nothing done: Ferric does
+// not drive IPA (it never calls the agent's API), so in wait call-back and
+// clean wait a heartbeat is recorded, noted once in the history, and settles
+// nothing; the callback timeout fails the node saying why. Its inspection
+// data does settle inspect wait, and a ramdisk's agent_status end or error
+// settles any wait (it did the work itself).
+//
 // # Tokens and locks
 //
 // Agent tokens are JWTs whose generation is the node's

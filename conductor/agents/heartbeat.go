@@ -3,6 +3,7 @@ package agents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"net/url"
 
@@ -29,12 +30,15 @@ var ipaAgentStatuses = map[string]bool{"start": true, "end": true, "error": true
 var errIPATokenRejected = fault.New(fault.Invalid, "Invalid or missing agent token received.")
 
 // Heartbeat records an IPA agent's heartbeat: liveness, version and
-// callback URL. Ferric cannot send IPA commands (there is no conductor to
-// agent channel), so a heartbeat stands for "the agent is up": in wait
-// call-back and clean wait it resumes the node, as Ironic's first heartbeat
-// does; in inspect wait it resumes the node once the inventory of this boot
-// has arrived (POST /v1/continue_inspection). A ramdisk that reports its
-// own progress (agent_status) resumes the node at "end" and fails it at
+// callback URL. Ferric does not drive IPA (it never calls the agent's API,
+// so IPA is never told to write an image or clean a disk): in wait
+// call-back and clean wait a heartbeat is recorded and the node keeps
+// waiting, noted once in its history; the callback timeout then fails it,
+// saying why (a heartbeat does not count as the agent calling back). In
+// inspect wait it resumes the node once the inventory of this boot has
+// arrived (POST /v1/continue_inspection): that work really was done. A
+// ramdisk that reports its own progress (agent_status, Ironic API 1.72:
+// it does the work itself) resumes the node at "end" and fails it at
 // "error". Token faults are 400, as in Ironic; nothing is recorded then.
 func (a *Agents) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
 	if req.Token == "" {
@@ -103,12 +107,39 @@ func (a *Agents) Heartbeat(ctx context.Context, req HeartbeatRequest) error {
 	}
 	cmd := &CommandResult{Name: waitActions[out.ProvisionState], Status: CommandSuccess}
 	switch req.AgentStatus { // ramdisks that report their own progress (Ironic API 1.72)
+	case "":
+		if out.ProvisionState == conductor.StateInspectWait {
+			break // its inventory arrived: the inspection is done
+		}
+		a.noteIPANotDriven(ctx, out, claims.Generation)
+		return nil
 	case "start":
 		return nil // still at work
 	case "error":
 		cmd.Status, cmd.Error = CommandFailed, req.AgentStatusMessage
 	}
 	return a.settle(ctx, out.ID, claims.Generation, out.ProvisionState, cmd, "")
+}
+
+// ipaNotDriven is what Ferric hands an IPA agent in a deploy or clean wait:
+// nothing, since it does not drive IPA (docs/agent-protocol.md).
+const ipaNotDriven = "nothing (ironic-python-agent is not driven)"
+
+// noteIPANotDriven writes into the node's history, once per wait, that the
+// IPA agent heartbeating there will not be given the work.
+func (a *Agents) noteIPANotDriven(ctx context.Context, out *store.CheckinOutcome, generation int64) {
+	e := a.history(out.ID, "WARNING", fmt.Sprintf("ironic-python-agent heartbeats from the node, but Ferric does not drive IPA: "+
+		"nothing will %s, and the node stays in %s until the callback timeout fails it. Boot ferric-agent for this work (docs/agent-protocol.md).",
+		ipaWork[out.ProvisionState], out.ProvisionState))
+	if _, err := store.MarkCommandGiven(ctx, a.q, out.ID, generation, out.ProvisionState, ipaNotDriven, e); err != nil {
+		a.log.Warn("writing node history failed", "node_id", out.ID, "error", err)
+	}
+}
+
+// ipaWork is the work of each wait that IPA is not asked to do.
+var ipaWork = map[string]string{
+	conductor.StateWaitCallback: "write the image",
+	conductor.StateCleanWait:    "clean the disks",
 }
 
 func optionalText(s string) *string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -186,6 +187,11 @@ func (a *Agents) find(ctx context.Context, req LookupRequest) (*lookupTarget, er
 	if req.NodeUUID != "" && !conductor.IsUUID(req.NodeUUID) {
 		return nil, fault.New(fault.Invalid, "Invalid node_uuid %q: expected a UUID.", req.NodeUUID)
 	}
+	if req.NodeUUID != "" && len(ev.MACs) == 0 {
+		// A UUID is no secret (logs, tickets, tooling): alone it would hand
+		// this boot's token to anyone who knows it (docs/security.md).
+		return nil, fault.New(fault.Invalid, "Lookup by node_uuid needs a MAC address of the node in addresses too.")
+	}
 	if ev.Empty() && req.NodeUUID == "" {
 		if req.Data != nil {
 			return nil, fault.New(fault.Invalid, "The inventory gives nothing to identify the machine by: no valid MAC address, BMC address or serial number.")
@@ -227,8 +233,10 @@ func (a *Agents) find(ctx context.Context, req LookupRequest) (*lookupTarget, er
 	}
 }
 
-// findByUUID resolves IPA's node_uuid: the node must exist, and no MAC the
-// agent sent may belong to another node (a sign of ports created wrong).
+// findByUUID resolves IPA's node_uuid: the node must exist, one of the MACs
+// the agent sent must be a port of it (unlike Ironic, which ignores the
+// MACs then: a UUID alone is too easily known), and no evidence may belong
+// to another node (a sign of ports created wrong).
 func (a *Agents) findByUUID(ctx context.Context, id string, hits []inventory.Hit, source string) (*lookupTarget, error) {
 	n, err := store.GetAgentNodeByUUID(ctx, a.q, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -237,6 +245,10 @@ func (a *Agents) findByUUID(ctx context.Context, id string, hits []inventory.Hit
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !slices.ContainsFunc(hits, func(h inventory.Hit) bool { return h.NodeID == n.ID && h.Kind == inventory.KindMAC }) {
+		a.log.Warn("lookup refused: node_uuid given without a MAC of that node", "source", source, "node_uuid", id)
+		return nil, errLookupFailed
 	}
 	for _, h := range hits {
 		if h.NodeID != n.ID {

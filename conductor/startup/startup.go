@@ -1,5 +1,7 @@
 // Package startup holds the steps every Ferric program takes before serving:
-// logger, database (with the schema check or auto-migration) and drivers.
+// logger, database (with the schema check or auto-migration) and listener.
+// It holds no drivers: the agent API uses it too and must link no BMC code,
+// so the programs that drive BMCs get theirs from drivers/builtin.
 package startup
 
 import (
@@ -17,8 +19,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ferric-metal/ferric/conductor/store"
-	"github.com/ferric-metal/ferric/drivers"
-	"github.com/ferric-metal/ferric/drivers/builtin"
 	"github.com/ferric-metal/ferric/shared/config"
 	"github.com/ferric-metal/ferric/shared/logging"
 )
@@ -59,15 +59,6 @@ func Database(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlx.D
 		return nil, fmt.Errorf("the database schema is %d migration(s) behind this program: run `ferric migrate` or set FERRIC_AUTO_MIGRATE=true", pending)
 	}
 	return db, nil
-}
-
-// Drivers returns the compiled-in drivers with the configured ones enabled.
-func Drivers(cfg config.Config) (*drivers.Registry, error) {
-	reg := builtin.Registry()
-	if err := reg.Enable(cfg.EnabledDrivers); err != nil {
-		return nil, err
-	}
-	return reg, nil
 }
 
 // Listen opens a TCP listener, so that a taken port fails before start-up

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 )
 
 // Node is a row of the nodes table.
@@ -40,6 +41,20 @@ type Node struct {
 	UpdatedAt            *time.Time `db:"updated_at"`
 	ChassisID            *int64     `db:"chassis_id"`
 	ChassisUUID          *string    `db:"chassis_uuid"` // read only, from chassis_id
+
+	// Interfaces maps hardware interfaces (boot, deploy, ...) to the
+	// implementation chosen; an interface absent is the driver's default.
+	Interfaces       JSONObject `db:"interfaces"`
+	AutomatedClean   *bool      `db:"automated_clean"` // nil: the conductor's setting
+	Protected        bool       `db:"protected"`
+	ProtectedReason  *string    `db:"protected_reason"`
+	Retired          bool       `db:"retired"`
+	RetiredReason    *string    `db:"retired_reason"`
+	NetworkData      JSONObject `db:"network_data"`
+	ConsoleEnabled   bool       `db:"console_enabled"`
+	TargetRAIDConfig JSONObject `db:"target_raid_config"`
+	// Traits are read with the node (sorted), written by SetNodeTraits.
+	Traits pq.StringArray `db:"traits"`
 
 	// The exclusive lock (see lock.go). Reservation is only meaningful
 	// while ReservationExpiresAt is in the future.
@@ -76,9 +91,12 @@ const (
 	provision_updated_at, maintenance_reason, fault, last_error, resource_class, conductor_group,
 	owner, lessee, description, created_at, updated_at, reservation, reservation_expires_at,
 	lock_token, power_sync_failures, chassis_id,
-	CASE WHEN chassis_id IS NOT NULL THEN (SELECT c.uuid FROM chassis c WHERE c.id = chassis_id) END AS chassis_uuid`
-	nodeJSONColumns = `driver_info, driver_internal_info, properties, instance_info, extra`
-	nodeColumns     = nodeBaseColumns + `, ` + nodeJSONColumns
+	CASE WHEN chassis_id IS NOT NULL THEN (SELECT c.uuid FROM chassis c WHERE c.id = chassis_id) END AS chassis_uuid,
+	automated_clean, protected, protected_reason, retired, retired_reason, console_enabled`
+	nodeJSONColumns = `driver_info, driver_internal_info, properties, instance_info, extra,
+	interfaces, network_data, target_raid_config,
+	ARRAY(SELECT t.trait FROM node_traits t WHERE t.node_id = nodes.id ORDER BY t.trait) AS traits`
+	nodeColumns = nodeBaseColumns + `, ` + nodeJSONColumns
 )
 
 var nodeShapeColumns = map[NodeShape]string{
@@ -94,10 +112,12 @@ func scanNode(rows *sql.Rows, n *Node, shape NodeShape) error {
 			&n.ProvisionUpdatedAt, &n.MaintenanceReason, &n.Fault, &n.LastError, &n.ResourceClass,
 			&n.ConductorGroup, &n.Owner, &n.Lessee, &n.Description, &n.CreatedAt, &n.UpdatedAt,
 			&n.Reservation, &n.ReservationExpiresAt, &n.LockToken, &n.PowerSyncFailures, &n.ChassisID,
-			&n.ChassisUUID)
+			&n.ChassisUUID, &n.AutomatedClean, &n.Protected, &n.ProtectedReason, &n.Retired,
+			&n.RetiredReason, &n.ConsoleEnabled)
 	}
 	if shape == NodeFull {
-		dest = append(dest, &n.DriverInfo, &n.DriverInternalInfo, &n.Properties, &n.InstanceInfo, &n.Extra)
+		dest = append(dest, &n.DriverInfo, &n.DriverInternalInfo, &n.Properties, &n.InstanceInfo, &n.Extra,
+			&n.Interfaces, &n.NetworkData, &n.TargetRAIDConfig, &n.Traits)
 	}
 	return rows.Scan(dest...)
 }
@@ -173,11 +193,13 @@ func CreateNode(ctx context.Context, q Querier, n *Node) error {
 	const query = `INSERT INTO nodes (uuid, name, driver, driver_info, driver_internal_info,
 		properties, instance_info, extra, instance_uuid, power_state, provision_state,
 		target_provision_state, provision_updated_at, maintenance, maintenance_reason,
-		resource_class, conductor_group, owner, lessee, description, chassis_id)
+		resource_class, conductor_group, owner, lessee, description, chassis_id,
+		interfaces, automated_clean, retired, retired_reason, network_data, console_enabled)
 	VALUES (:uuid, :name, :driver, :driver_info, :driver_internal_info, :properties,
 		:instance_info, :extra, :instance_uuid, :power_state, :provision_state,
 		:target_provision_state, now(), :maintenance, :maintenance_reason, :resource_class,
-		:conductor_group, :owner, :lessee, :description, :chassis_id)
+		:conductor_group, :owner, :lessee, :description, :chassis_id,
+		:interfaces, :automated_clean, :retired, :retired_reason, :network_data, :console_enabled)
 	RETURNING id, created_at, provision_updated_at`
 	rows, err := sqlxNamedQuery(ctx, q, query, n)
 	if err != nil {
@@ -341,16 +363,19 @@ func ListNodes(ctx context.Context, q Querier, nq NodeQuery) ([]Node, error) {
 }
 
 // UpdateNode writes the operator-editable columns of n (the fields of a node
-// PATCH and of maintenance) and returns nothing else: state, lock and
-// driver_internal_info columns are left alone. The caller holds the row
-// lock (GetNodeForUpdate) in its transaction.
+// PATCH and of maintenance) and returns nothing else: state, lock,
+// driver_internal_info, console and RAID columns and traits are left alone.
+// The caller holds the row lock (GetNodeForUpdate) in its transaction.
 func UpdateNode(ctx context.Context, q Querier, n *Node) error {
 	const query = `UPDATE nodes SET name = :name, driver = :driver, driver_info = :driver_info,
 		properties = :properties, instance_info = :instance_info, extra = :extra,
 		instance_uuid = :instance_uuid, maintenance = :maintenance,
 		maintenance_reason = :maintenance_reason, fault = :fault, resource_class = :resource_class,
 		conductor_group = :conductor_group, owner = :owner, lessee = :lessee,
-		description = :description, chassis_id = :chassis_id, updated_at = now()
+		description = :description, chassis_id = :chassis_id, interfaces = :interfaces,
+		automated_clean = :automated_clean, protected = :protected,
+		protected_reason = :protected_reason, retired = :retired, retired_reason = :retired_reason,
+		network_data = :network_data, updated_at = now()
 	WHERE id = :id`
 	bound, args, err := sqlx.Named(query, n)
 	if err != nil {
@@ -364,4 +389,16 @@ func UpdateNode(ctx context.Context, q Querier, n *Node) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// SetConsoleEnabled records whether the node's console is enabled.
+func SetConsoleEnabled(ctx context.Context, q Querier, nodeID int64, enabled bool) error {
+	_, err := q.ExecContext(ctx, `UPDATE nodes SET console_enabled = $2, updated_at = now() WHERE id = $1`, nodeID, enabled)
+	return translate(err)
+}
+
+// SetTargetRAIDConfig stores the RAID configuration the node is to get.
+func SetTargetRAIDConfig(ctx context.Context, q Querier, nodeID int64, config JSONObject) error {
+	_, err := q.ExecContext(ctx, `UPDATE nodes SET target_raid_config = $2, updated_at = now() WHERE id = $1`, nodeID, config)
+	return translate(err)
 }

@@ -10,8 +10,10 @@ import (
 // ClaimPowerSync takes up to batch nodes due for a power read, served by one
 // of drivers in the conductor group, and pushes their next due time
 // interval ahead. Nodes someone is working on (locked, or with a power
-// change pending) are skipped; SKIP LOCKED gives concurrent conductors
-// disjoint batches.
+// change pending) are skipped, and so are nodes in enroll, as in Ironic: their
+// BMC address is not known to be good (discovery writes what an agent
+// reported), so the conductor does not connect to it until an operator asks
+// for manage. SKIP LOCKED gives concurrent conductors disjoint batches.
 func ClaimPowerSync(ctx context.Context, q Querier, drivers []string, group string, batch int, interval time.Duration) ([]Node, error) {
 	nodes := []Node{}
 	err := q.SelectContext(ctx, &nodes, `UPDATE nodes SET power_sync_due_at = now() + $4 * interval '1 millisecond'
@@ -19,7 +21,7 @@ func ClaimPowerSync(ctx context.Context, q Querier, drivers []string, group stri
 			SELECT id FROM nodes
 			WHERE power_sync_due_at <= now() AND driver = ANY($1) AND conductor_group = $2
 			  AND (reservation IS NULL OR reservation_expires_at <= now())
-			  AND target_power_state IS NULL
+			  AND target_power_state IS NULL AND provision_state <> 'enroll'
 			ORDER BY power_sync_due_at
 			LIMIT $3
 			FOR UPDATE SKIP LOCKED)
@@ -70,6 +72,9 @@ type StaleNode struct {
 	ProvisionState   string  `db:"provision_state"`
 	Target           *string `db:"target_provision_state"`
 	TargetPowerState *string `db:"target_power_state"`
+	// IPAHeartbeats: the agent of the node's current boot is an
+	// ironic-python-agent that only heartbeats (ClaimTimedOutWaits).
+	IPAHeartbeats bool `db:"ipa_heartbeats"`
 }
 
 const staleNodeColumns = `id, uuid, driver, provision_state, target_provision_state, target_power_state`
@@ -79,18 +84,25 @@ const staleNodeColumns = `id, uuid, driver, provision_state, target_provision_st
 // maintenance (Ironic's filters). In wait call-back and clean wait, a
 // checkin from the node's agent (under its current token generation)
 // within timeout keeps it waiting, as Ironic's heartbeats touch
-// provision_updated_at there; inspect wait counts from its start, as
-// Ironic's inspect_wait_timeout does. Call it in a transaction and move the
-// nodes before committing.
+// provision_updated_at there, unless it is a bare ironic-python-agent
+// heartbeat: Ferric does not drive IPA, so such an agent is not doing the
+// work (IPAHeartbeats says so); a ramdisk reporting agent_status does it
+// itself and counts. Inspect wait counts from its start, as Ironic's
+// inspect_wait_timeout does. Call it in a transaction and move the nodes
+// before committing.
 func ClaimTimedOutWaits(ctx context.Context, q Querier, states []string, timeout time.Duration, limit int) ([]StaleNode, error) {
 	nodes := []StaleNode{}
-	err := q.SelectContext(ctx, &nodes, `SELECT `+staleNodeColumns+` FROM nodes n
+	err := q.SelectContext(ctx, &nodes, `SELECT `+staleNodeColumns+`,
+			EXISTS (SELECT 1 FROM agent_checkins a WHERE a.node_id = n.id AND a.token_generation = n.agent_token_generation
+				AND a.protocol = 'ipa' AND a.agent_status IS NULL) AS ipa_heartbeats
+		FROM nodes n
 		WHERE provision_state = ANY($1) AND provision_updated_at < now() - $2 * interval '1 millisecond'
 		  AND NOT maintenance
 		  AND (reservation IS NULL OR reservation_expires_at <= now())
 		  AND (provision_state = 'inspect wait' OR NOT EXISTS (SELECT 1 FROM agent_checkins a WHERE a.node_id = n.id
 			AND a.token_generation = n.agent_token_generation
-			AND a.checked_in_at >= now() - $2 * interval '1 millisecond'))
+			AND a.checked_in_at >= now() - $2 * interval '1 millisecond'
+			AND NOT (a.protocol = 'ipa' AND a.agent_status IS NULL)))
 		ORDER BY provision_updated_at
 		LIMIT $3
 		FOR UPDATE OF n SKIP LOCKED`, pq.Array(states), millis(timeout), limit)
@@ -102,7 +114,7 @@ func ClaimTimedOutWaits(ctx context.Context, q Querier, states []string, timeout
 // free: work nobody will finish. Call it in a transaction.
 func ClaimOrphanedNodes(ctx context.Context, q Querier, states []string, grace time.Duration, limit int) ([]StaleNode, error) {
 	nodes := []StaleNode{}
-	err := q.SelectContext(ctx, &nodes, `SELECT `+staleNodeColumns+` FROM nodes n
+	err := q.SelectContext(ctx, &nodes, `SELECT `+staleNodeColumns+`, false AS ipa_heartbeats FROM nodes n
 		WHERE provision_state = ANY($1) AND provision_updated_at < now() - $2 * interval '1 millisecond'
 		  AND (reservation IS NULL OR reservation_expires_at <= now())
 		  AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.node_id = n.id AND t.state IN ('queued', 'running'))

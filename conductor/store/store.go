@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	neturl "net/url"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -77,6 +79,9 @@ func translate(err error) error {
 	if errors.As(err, &pqErr) {
 		switch pqErr.Code {
 		case "23505", "23503", "23514": // unique, foreign key, check
+			if field, ok := nodeDocumentConstraints[pqErr.Constraint]; ok {
+				return documentTooLarge(field, "the new document", err)
+			}
 			return &ConflictError{Constraint: pqErr.Constraint, Err: err}
 		}
 	}
@@ -85,7 +90,11 @@ func translate(err error) error {
 
 // Open connects to PostgreSQL and waits up to wait for it to answer, retrying
 // with backoff so that a program started alongside its database does not fail.
+// A malformed URL is refused at once: waiting cannot mend it.
 func Open(ctx context.Context, url string, maxConns int, wait time.Duration, log *slog.Logger) (*sqlx.DB, error) {
+	if err := CheckDatabaseURL(url); err != nil {
+		return nil, err
+	}
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
@@ -114,6 +123,50 @@ func Open(ctx context.Context, url string, maxConns int, wait time.Duration, log
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// CheckDatabaseURL reports whether dsn is a connection string PostgreSQL's
+// driver can use: a postgres:// (or postgresql://) URL or key=value pairs.
+// Its error never contains the string itself, which may hold a password.
+func CheckDatabaseURL(dsn string) error {
+	const what = "FERRIC_DATABASE_URL is malformed"
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		if _, err := neturl.Parse(dsn); err != nil {
+			var ue *neturl.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // url.Error quotes the whole URL, password and all
+			}
+			return fmt.Errorf("%s: %s", what, redactURLError(err.Error(), dsn))
+		}
+	} else if strings.Contains(dsn, "://") {
+		return fmt.Errorf("%s: want a postgres:// or postgresql:// URL or key=value pairs", what)
+	}
+	if _, err := pq.NewConnector(dsn); err != nil {
+		// pq's messages may quote parts of the string (a password among
+		// them): only say which form failed.
+		return fmt.Errorf("%s: it does not parse as %s", what, dsnForm(dsn))
+	}
+	return nil
+}
+
+func dsnForm(dsn string) string {
+	if strings.Contains(dsn, "://") {
+		return "a postgres:// URL"
+	}
+	return "key=value pairs"
+}
+
+// redactURLError removes dsn's password from msg, should a parser quote it.
+func redactURLError(msg, dsn string) string {
+	rest := dsn[strings.Index(dsn, "://")+3:]
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+			if pw := rest[colon+1 : at]; pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "******")
+			}
+		}
+	}
+	return msg
 }
 
 // Transact runs fn in a transaction, committing if it returns nil and

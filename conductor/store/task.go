@@ -28,6 +28,10 @@ type Task struct {
 	CreatedAt      time.Time  `db:"created_at"`
 	StartedAt      *time.Time `db:"started_at"`
 	FinishedAt     *time.Time `db:"finished_at"`
+	// DriverCallAt is when the task began a driver call that must not be
+	// made twice (MarkDriverCall); a run that finds it set was interrupted
+	// after that call and must read the outcome instead.
+	DriverCallAt *time.Time `db:"driver_call_at"`
 }
 
 // Task states.
@@ -39,7 +43,7 @@ const (
 )
 
 const taskColumns = `id, kind, pool, node_id, driver, args, state, attempt, max_attempts, timeout_ms, run_after,
-	owner, lease_expires_at, claim_token, last_error, created_at, started_at, finished_at`
+	owner, lease_expires_at, claim_token, last_error, created_at, started_at, finished_at, driver_call_at`
 
 // EnqueueTask inserts a queued task, filling in its ID. Call it in the
 // transaction that makes the change the task continues, so both commit or
@@ -104,6 +108,34 @@ func RetryTask(ctx context.Context, q Querier, id, token int64, delay time.Durat
 		SET state = 'queued', owner = NULL, lease_expires_at = NULL, last_error = $4,
 		    run_after = now() + $3 * interval '1 millisecond'
 		WHERE id = $1 AND claim_token = $2 AND state = 'running'`, id, token, millis(delay), lastError)
+	return leaseResult(res, err)
+}
+
+// MarkDriverCall records, under the task's claim, that it is about to make a
+// driver call that must not be repeated (a power action), so that whoever
+// runs it next (after a crash, a lost lease, a stop) reads the outcome
+// instead of calling again. ErrLeaseLost: the claim is gone; do not call.
+func MarkDriverCall(ctx context.Context, q Querier, id, token int64) error {
+	res, err := q.ExecContext(ctx, `UPDATE tasks SET driver_call_at = now()
+		WHERE id = $1 AND claim_token = $2 AND state = 'running'`, id, token)
+	return leaseResult(res, err)
+}
+
+// SetTaskNodeState records, under the task's claim, the provision state a
+// task has just moved its node to (args.state), so that whoever recovers the
+// task judges the node by the state the task last wrote, not the one it
+// started in (a delete is cleaning by then).
+func SetTaskNodeState(ctx context.Context, q Querier, id, token int64, state string) error {
+	res, err := q.ExecContext(ctx, `UPDATE tasks SET args = jsonb_set(args, '{state}', to_jsonb($3::text))
+		WHERE id = $1 AND claim_token = $2 AND state = 'running'`, id, token, state)
+	return leaseResult(res, err)
+}
+
+// ClearDriverCall forgets a recorded driver call that failed (the driver
+// returned an error, so nothing is to be read back): a retry calls again.
+func ClearDriverCall(ctx context.Context, q Querier, id, token int64) error {
+	res, err := q.ExecContext(ctx, `UPDATE tasks SET driver_call_at = NULL
+		WHERE id = $1 AND claim_token = $2 AND state = 'running'`, id, token)
 	return leaseResult(res, err)
 }
 

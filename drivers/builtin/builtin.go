@@ -1,5 +1,8 @@
 // Package builtin lists the drivers compiled into Ferric. It is the one place
-// where a new driver is registered.
+// where a new driver is registered, and only the programs that drive BMCs
+// (ferric-conductor, ferric-public-api, the ferric admin tool) import it: the
+// agent API, which runs on the untrusted provisioning network, links no BMC
+// code at all (agent-api's dependency test holds it to that).
 package builtin
 
 import (
@@ -16,4 +19,14 @@ func Registry() *drivers.Registry {
 		ipmi.New(),
 		redfish.New(),
 	)
+}
+
+// Enabled returns the compiled-in drivers with the named ones enabled
+// (FERRIC_ENABLED_DRIVERS); an unknown name is an error.
+func Enabled(names []string) (*drivers.Registry, error) {
+	reg := Registry()
+	if err := reg.Enable(names); err != nil {
+		return nil, err
+	}
+	return reg, nil
 }

@@ -63,7 +63,7 @@ func (a *API) renderChassis(c *gin.Context, detailPath bool) {
 
 // updateChassis handles PATCH /v1/chassis/{chassis}.
 func (a *API) updateChassis(c *gin.Context) {
-	patchOne(a, c, chassisFields, "chassis", nil, a.conductor.UpdateChassis)
+	patchOne(a, c, chassisFields, "chassis", nil, nil, a.conductor.UpdateChassis)
 }
 
 // deleteChassis handles DELETE /v1/chassis/{chassis}.

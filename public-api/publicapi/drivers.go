@@ -79,3 +79,22 @@ func (a *API) driverProperties(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, props)
 }
+
+// driverRAIDProperties handles GET /v1/drivers/{driver}/raid/logical_disk_properties
+// (API 1.12): what a logical disk of a target RAID configuration may give.
+func (a *API) driverRAIDProperties(c *gin.Context) {
+	if v := versionOf(c); !v.AtLeast(vRAIDConfig) {
+		a.fail(c, notAcceptable("RAID logical disk properties", vRAIDConfig, v))
+		return
+	}
+	if err := allowQuery(c); err != nil {
+		a.fail(c, err)
+		return
+	}
+	props, err := a.conductor.DriverRAIDProperties(c.Param("driver"))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, props)
+}

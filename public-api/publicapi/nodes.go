@@ -2,8 +2,11 @@ package publicapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -33,7 +36,8 @@ func (a *API) checkNodeIdent(c *gin.Context) {
 	}
 }
 
-// createNodeRequest is the body of POST /v1/nodes. Unknown fields are refused.
+// createNodeRequest is the body of POST /v1/nodes: the fields of Ironic's
+// node schema at 1.81 that Ferric has. Unknown fields are refused.
 type createNodeRequest struct {
 	UUID           string         `json:"uuid"`
 	Name           *string        `json:"name"`
@@ -41,6 +45,7 @@ type createNodeRequest struct {
 	DriverInfo     map[string]any `json:"driver_info"`
 	Properties     map[string]any `json:"properties"`
 	InstanceInfo   map[string]any `json:"instance_info"`
+	InstanceUUID   *string        `json:"instance_uuid"`
 	Extra          map[string]any `json:"extra"`
 	ChassisUUID    *string        `json:"chassis_uuid"`
 	ResourceClass  *string        `json:"resource_class"`
@@ -48,23 +53,80 @@ type createNodeRequest struct {
 	Owner          *string        `json:"owner"`
 	Lessee         *string        `json:"lessee"`
 	Description    *string        `json:"description"`
+	AutomatedClean *looseBool     `json:"automated_clean"`
+	Retired        *looseBool     `json:"retired"`
+	RetiredReason  *string        `json:"retired_reason"`
+	NetworkData    map[string]any `json:"network_data"`
+	ConsoleEnabled *looseBool     `json:"console_enabled"`
+
+	BIOSInterface       *string `json:"bios_interface"`
+	BootInterface       *string `json:"boot_interface"`
+	ConsoleInterface    *string `json:"console_interface"`
+	DeployInterface     *string `json:"deploy_interface"`
+	InspectInterface    *string `json:"inspect_interface"`
+	ManagementInterface *string `json:"management_interface"`
+	NetworkInterface    *string `json:"network_interface"`
+	PowerInterface      *string `json:"power_interface"`
+	RAIDInterface       *string `json:"raid_interface"`
+	RescueInterface     *string `json:"rescue_interface"`
+	StorageInterface    *string `json:"storage_interface"`
+	VendorInterface     *string `json:"vendor_interface"`
 }
 
-// checkVersion refuses fields newer than the request's version (406).
+// interfaces maps each hardware interface to the implementation asked for.
+func (r *createNodeRequest) interfaces() map[string]*string {
+	return map[string]*string{
+		"bios": r.BIOSInterface, "boot": r.BootInterface, "console": r.ConsoleInterface,
+		"deploy": r.DeployInterface, "inspect": r.InspectInterface, "management": r.ManagementInterface,
+		"network": r.NetworkInterface, "power": r.PowerInterface, "raid": r.RAIDInterface,
+		"rescue": r.RescueInterface, "storage": r.StorageInterface, "vendor": r.VendorInterface,
+	}
+}
+
+// checkVersion refuses fields newer than the request's version (406), as
+// Ironic does for those given a value.
 func (r *createNodeRequest) checkVersion(v Version) error {
-	for _, f := range []struct {
-		set  bool
-		name string
-	}{
-		{r.Name != nil, "name"}, {r.ResourceClass != nil, "resource_class"},
-		{r.ConductorGroup != nil, "conductor_group"}, {r.Owner != nil, "owner"},
-		{r.Lessee != nil, "lessee"}, {r.Description != nil, "description"},
-	} {
-		if m, _ := nodeFields.minor(f.name); f.set && !v.AtLeast(m) {
-			return notAcceptable("Field "+f.name, m, v)
+	set := map[string]bool{
+		"name": r.Name != nil, "resource_class": r.ResourceClass != nil,
+		"conductor_group": r.ConductorGroup != nil && *r.ConductorGroup != "", "owner": r.Owner != nil,
+		"lessee": r.Lessee != nil, "description": r.Description != nil,
+		"automated_clean": r.AutomatedClean != nil, "retired": r.Retired != nil,
+		"retired_reason": r.RetiredReason != nil, "network_data": r.NetworkData != nil,
+	}
+	for iface, impl := range r.interfaces() {
+		set[iface+"_interface"] = impl != nil
+	}
+	for name, isSet := range set {
+		if m, _ := nodeFields.minor(name); isSet && !v.AtLeast(m) {
+			return notAcceptable("Field "+name, m, v)
 		}
 	}
 	return nil
+}
+
+// looseBool is a boolean field that also takes the strings Ironic takes
+// for one ("true", "False", "yes", ...).
+type looseBool bool
+
+func (b *looseBool) UnmarshalJSON(data []byte) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	parsed, ok := conductor.LooseBool(v)
+	if !ok { // reported as a boolean field given something else
+		return &json.UnmarshalTypeError{Value: string(data), Type: reflect.TypeFor[bool]()}
+	}
+	*b = looseBool(parsed)
+	return nil
+}
+
+func (b *looseBool) ptr() *bool {
+	if b == nil {
+		return nil
+	}
+	v := bool(*b)
+	return &v
 }
 
 // createNode handles POST /v1/nodes.
@@ -93,9 +155,11 @@ func (a *API) createNode(c *gin.Context) {
 	}
 	n, err := a.conductor.CreateNode(c.Request.Context(), conductor.NodeSpec{
 		UUID: req.UUID, Name: req.Name, Driver: req.Driver, DriverInfo: req.DriverInfo,
-		Properties: req.Properties, InstanceInfo: req.InstanceInfo, Extra: req.Extra,
-		ChassisUUID: req.ChassisUUID, ResourceClass: req.ResourceClass, ConductorGroup: group,
-		Owner: req.Owner, Lessee: req.Lessee, Description: req.Description,
+		Properties: req.Properties, InstanceInfo: req.InstanceInfo, InstanceUUID: req.InstanceUUID,
+		Extra: req.Extra, ChassisUUID: req.ChassisUUID, ResourceClass: req.ResourceClass,
+		ConductorGroup: group, Owner: req.Owner, Lessee: req.Lessee, Description: req.Description,
+		Interfaces: req.interfaces(), AutomatedClean: req.AutomatedClean.ptr(), Retired: req.Retired.ptr(),
+		RetiredReason: req.RetiredReason, NetworkData: req.NetworkData, ConsoleEnabled: req.ConsoleEnabled.ptr(),
 		InitialState: initial,
 	})
 	if err != nil {
@@ -179,9 +243,13 @@ func nodeShape(keys []string) store.NodeShape {
 		switch k {
 		case "uuid", "name", "instance_uuid", "power_state", "provision_state", "maintenance",
 			"links", "ports", "states":
-		case "driver_info", "driver_internal_info", "properties", "instance_info", "extra":
+		case "driver_info", "driver_internal_info", "properties", "instance_info", "extra",
+			"network_data", "target_raid_config", "traits":
 			return store.NodeFull
 		default:
+			if strings.HasSuffix(k, "_interface") {
+				return store.NodeFull
+			}
 			shape = store.NodeNoJSON
 		}
 	}
@@ -271,9 +339,26 @@ func checkPatchVersion[T any](t fieldTable[T], ops []conductor.PatchOp, v Versio
 	return nil
 }
 
-// updateNode handles PATCH /v1/nodes/{node}.
+// updateNode handles PATCH /v1/nodes/{node}[?reset_interfaces=true].
 func (a *API) updateNode(c *gin.Context) {
-	patchOne(a, c, nodeFields, "node", checkChassisRemoval, a.conductor.UpdateNode)
+	var opts conductor.NodeUpdate
+	if raw, ok := c.GetQuery("reset_interfaces"); ok {
+		if v := versionOf(c); !v.AtLeast(vResetInterfaces) {
+			a.fail(c, notAcceptable("The reset_interfaces parameter", vResetInterfaces, v))
+			return
+		}
+		reset, valid := conductor.LooseBool(raw)
+		if !valid {
+			a.fail(c, fault.New(fault.Invalid, "Invalid value for reset_interfaces: %q is not a boolean.", raw))
+			return
+		}
+		opts.ResetInterfaces = reset
+	}
+	opts.User = c.GetString(subjectKey)
+	patchOne(a, c, nodeFields, "node", []string{"reset_interfaces"}, checkChassisRemoval,
+		func(ctx context.Context, ident string, ops []conductor.PatchOp) (*store.Node, error) {
+			return a.conductor.UpdateNode(ctx, ident, ops, opts)
+		})
 }
 
 // checkChassisRemoval refuses removing chassis_uuid before the version
@@ -347,7 +432,7 @@ func (a *API) setMaintenance(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if err := a.conductor.SetMaintenance(c.Request.Context(), c.Param("node"), req.Reason); err != nil {
+	if err := a.conductor.SetMaintenance(c.Request.Context(), c.Param("node"), req.Reason, c.GetString(subjectKey)); err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -360,7 +445,7 @@ func (a *API) clearMaintenance(c *gin.Context) {
 		a.fail(c, err)
 		return
 	}
-	if err := a.conductor.ClearMaintenance(c.Request.Context(), c.Param("node")); err != nil {
+	if err := a.conductor.ClearMaintenance(c.Request.Context(), c.Param("node"), c.GetString(subjectKey)); err != nil {
 		a.fail(c, err)
 		return
 	}

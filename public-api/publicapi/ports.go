@@ -125,7 +125,7 @@ func (a *API) renderPorts(c *gin.Context, detailPath bool, nodeIdent string) {
 
 // updatePort handles PATCH /v1/ports/{port}.
 func (a *API) updatePort(c *gin.Context) {
-	patchOne(a, c, portFields, "port", nil, a.conductor.UpdatePort)
+	patchOne(a, c, portFields, "port", nil, nil, a.conductor.UpdatePort)
 }
 
 // deletePort handles DELETE /v1/ports/{port}.

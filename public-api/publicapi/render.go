@@ -145,58 +145,98 @@ func olderStateName(state *string, v Version) any {
 type nodeRow = store.Node
 
 // nodeFields is what a node looks like, field by field (Ironic's node
-// object, less the interfaces and features Ferric does not have).
-var nodeFields = newFieldTable(
-	field[nodeRow]{"uuid", 1, func(n *nodeRow, _ *renderer) any { return n.UUID }},
-	field[nodeRow]{"name", vNames, func(n *nodeRow, _ *renderer) any { return str(n.Name) }},
-	field[nodeRow]{"driver", 1, func(n *nodeRow, _ *renderer) any { return n.Driver }},
-	field[nodeRow]{"driver_info", 1, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.DriverInfo) }},
-	field[nodeRow]{"driver_internal_info", vDriverInternalInfo, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.DriverInternalInfo) }},
-	field[nodeRow]{"properties", 1, func(n *nodeRow, _ *renderer) any { return jsonObject(n.Properties) }},
-	field[nodeRow]{"instance_info", 1, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.InstanceInfo, "image_url") }},
-	field[nodeRow]{"instance_uuid", 1, func(n *nodeRow, _ *renderer) any { return str(n.InstanceUUID) }},
-	field[nodeRow]{"chassis_uuid", 1, func(n *nodeRow, _ *renderer) any { return str(n.ChassisUUID) }},
-	field[nodeRow]{"extra", 1, func(n *nodeRow, _ *renderer) any { return jsonObject(n.Extra) }},
-	field[nodeRow]{"power_state", 1, func(n *nodeRow, _ *renderer) any { return str(n.PowerState) }},
-	field[nodeRow]{"target_power_state", 1, func(n *nodeRow, _ *renderer) any { return str(n.TargetPowerState) }},
-	field[nodeRow]{"provision_state", 1, func(n *nodeRow, r *renderer) any { return olderStateName(&n.ProvisionState, r.v) }},
-	field[nodeRow]{"target_provision_state", 1, func(n *nodeRow, r *renderer) any { return olderStateName(n.TargetProvisionState, r.v) }},
-	field[nodeRow]{"provision_updated_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(n.ProvisionUpdatedAt) }},
-	field[nodeRow]{"maintenance", 1, func(n *nodeRow, _ *renderer) any { return n.Maintenance }},
-	field[nodeRow]{"maintenance_reason", 1, func(n *nodeRow, _ *renderer) any { return str(n.MaintenanceReason) }},
-	field[nodeRow]{"fault", vFault, func(n *nodeRow, _ *renderer) any { return str(n.Fault) }},
-	field[nodeRow]{"last_error", 1, func(n *nodeRow, _ *renderer) any { return str(n.LastError) }},
-	field[nodeRow]{"reservation", 1, func(n *nodeRow, r *renderer) any {
+// object at 1.81, less the features Ferric does not have).
+var nodeFields = newFieldTable(append([]field[nodeRow]{
+	{"uuid", 1, func(n *nodeRow, _ *renderer) any { return n.UUID }},
+	{"name", vNames, func(n *nodeRow, _ *renderer) any { return str(n.Name) }},
+	{"driver", 1, func(n *nodeRow, _ *renderer) any { return n.Driver }},
+	{"driver_info", 1, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.DriverInfo) }},
+	{"driver_internal_info", vDriverInternalInfo, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.DriverInternalInfo) }},
+	{"properties", 1, func(n *nodeRow, _ *renderer) any { return jsonObject(n.Properties) }},
+	{"instance_info", 1, func(n *nodeRow, _ *renderer) any { return redact.Secrets(n.InstanceInfo, "image_url") }},
+	{"instance_uuid", 1, func(n *nodeRow, _ *renderer) any { return str(n.InstanceUUID) }},
+	{"chassis_uuid", 1, func(n *nodeRow, _ *renderer) any { return str(n.ChassisUUID) }},
+	{"extra", 1, func(n *nodeRow, _ *renderer) any { return jsonObject(n.Extra) }},
+	{"power_state", 1, func(n *nodeRow, _ *renderer) any { return str(n.PowerState) }},
+	{"target_power_state", 1, func(n *nodeRow, _ *renderer) any { return str(n.TargetPowerState) }},
+	{"provision_state", 1, func(n *nodeRow, r *renderer) any { return olderStateName(&n.ProvisionState, r.v) }},
+	{"target_provision_state", 1, func(n *nodeRow, r *renderer) any { return olderStateName(n.TargetProvisionState, r.v) }},
+	{"provision_updated_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(n.ProvisionUpdatedAt) }},
+	{"maintenance", 1, func(n *nodeRow, _ *renderer) any { return n.Maintenance }},
+	{"maintenance_reason", 1, func(n *nodeRow, _ *renderer) any { return str(n.MaintenanceReason) }},
+	{"fault", vFault, func(n *nodeRow, _ *renderer) any { return str(n.Fault) }},
+	{"last_error", 1, func(n *nodeRow, _ *renderer) any { return str(n.LastError) }},
+	{"reservation", 1, func(n *nodeRow, r *renderer) any {
 		if h := n.LockHolder(r.now); h != "" {
 			return h
 		}
 		return nil
 	}},
-	field[nodeRow]{"console_enabled", 1, func(*nodeRow, *renderer) any { return false }},
-	field[nodeRow]{"clean_step", vCleanStep, func(*nodeRow, *renderer) any { return emptyObject }},
-	field[nodeRow]{"raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return emptyObject }},
-	field[nodeRow]{"target_raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return emptyObject }},
-	field[nodeRow]{"resource_class", vResourceClass, func(n *nodeRow, _ *renderer) any { return str(n.ResourceClass) }},
-	field[nodeRow]{"traits", vTraits, func(*nodeRow, *renderer) any { return emptyList }},
-	field[nodeRow]{"deploy_step", vDeployStep, func(*nodeRow, *renderer) any { return emptyObject }},
-	field[nodeRow]{"conductor_group", vConductorGroup, func(n *nodeRow, _ *renderer) any { return n.ConductorGroup }},
-	field[nodeRow]{"automated_clean", vAutomatedClean, func(*nodeRow, *renderer) any { return nil }},
-	field[nodeRow]{"protected", vProtected, func(*nodeRow, *renderer) any { return false }},
-	field[nodeRow]{"protected_reason", vProtected, func(*nodeRow, *renderer) any { return nil }},
-	field[nodeRow]{"conductor", vConductors, func(*nodeRow, *renderer) any { return nil }},
-	field[nodeRow]{"owner", vOwner, func(n *nodeRow, _ *renderer) any { return str(n.Owner) }},
-	field[nodeRow]{"description", vDescription, func(n *nodeRow, _ *renderer) any { return str(n.Description) }},
-	field[nodeRow]{"retired", vRetired, func(*nodeRow, *renderer) any { return false }},
-	field[nodeRow]{"retired_reason", vRetired, func(*nodeRow, *renderer) any { return nil }},
-	field[nodeRow]{"lessee", vLessee, func(n *nodeRow, _ *renderer) any { return str(n.Lessee) }},
-	field[nodeRow]{"boot_mode", vBootMode, func(*nodeRow, *renderer) any { return nil }},
-	field[nodeRow]{"secure_boot", vBootMode, func(*nodeRow, *renderer) any { return nil }},
-	field[nodeRow]{"created_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(&n.CreatedAt) }},
-	field[nodeRow]{"updated_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(n.UpdatedAt) }},
-	field[nodeRow]{"links", 1, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID) }},
-	field[nodeRow]{"ports", 1, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID+"/ports") }},
-	field[nodeRow]{"states", vStatesLink, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID+"/states") }},
-)
+	{"console_enabled", 1, func(n *nodeRow, _ *renderer) any { return n.ConsoleEnabled }},
+	{"clean_step", vCleanStep, func(*nodeRow, *renderer) any { return emptyObject }},
+	{"raid_config", vRAIDConfig, func(*nodeRow, *renderer) any { return emptyObject }},
+	{"target_raid_config", vRAIDConfig, func(n *nodeRow, _ *renderer) any { return jsonObject(n.TargetRAIDConfig) }},
+	{"resource_class", vResourceClass, func(n *nodeRow, _ *renderer) any { return str(n.ResourceClass) }},
+	{"traits", vTraits, func(n *nodeRow, _ *renderer) any { return traitList(n.Traits) }},
+	{"deploy_step", vDeployStep, func(*nodeRow, *renderer) any { return emptyObject }},
+	{"conductor_group", vConductorGroup, func(n *nodeRow, _ *renderer) any { return n.ConductorGroup }},
+	{"automated_clean", vAutomatedClean, func(n *nodeRow, _ *renderer) any { return optBool(n.AutomatedClean) }},
+	{"protected", vProtected, func(n *nodeRow, _ *renderer) any { return n.Protected }},
+	{"protected_reason", vProtected, func(n *nodeRow, _ *renderer) any { return str(n.ProtectedReason) }},
+	{"conductor", vConductors, func(*nodeRow, *renderer) any { return nil }},
+	{"owner", vOwner, func(n *nodeRow, _ *renderer) any { return str(n.Owner) }},
+	{"description", vDescription, func(n *nodeRow, _ *renderer) any { return str(n.Description) }},
+	{"retired", vRetired, func(n *nodeRow, _ *renderer) any { return n.Retired }},
+	{"retired_reason", vRetired, func(n *nodeRow, _ *renderer) any { return str(n.RetiredReason) }},
+	{"lessee", vLessee, func(n *nodeRow, _ *renderer) any { return str(n.Lessee) }},
+	{"network_data", vNetworkData, func(n *nodeRow, _ *renderer) any { return jsonObject(n.NetworkData) }},
+	{"boot_mode", vBootMode, func(*nodeRow, *renderer) any { return nil }},
+	{"secure_boot", vBootMode, func(*nodeRow, *renderer) any { return nil }},
+	{"created_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(&n.CreatedAt) }},
+	{"updated_at", 1, func(n *nodeRow, _ *renderer) any { return timestamp(n.UpdatedAt) }},
+	{"links", 1, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID) }},
+	{"ports", 1, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID+"/ports") }},
+	{"states", vStatesLink, func(n *nodeRow, r *renderer) any { return resourceLinks(r.base, "nodes", n.UUID+"/states") }},
+}, nodeInterfaceFields()...)...)
+
+// nodeInterfaceMinors are the versions that added each <iface>_interface
+// node field (Ironic's; the others came with 1.31).
+var nodeInterfaceMinors = map[string]int{
+	"network": vNetworkInterface, "storage": vStorageInterface, "rescue": vRescueInterface, "bios": vBIOSInterface,
+}
+
+// nodeInterfaceFields are the node's <iface>_interface fields: the
+// implementation the node uses (conductor.NodeInterface).
+func nodeInterfaceFields() []field[nodeRow] {
+	out := make([]field[nodeRow], 0, len(conductor.HardwareInterfaces))
+	for _, iface := range conductor.HardwareInterfaces {
+		minor, ok := nodeInterfaceMinors[iface]
+		if !ok {
+			minor = vNodeInterfaces
+		}
+		out = append(out, field[nodeRow]{iface + "_interface", minor, func(n *nodeRow, _ *renderer) any {
+			if s, ok := n.Interfaces[iface].(string); ok {
+				return s
+			}
+			return nil
+		}})
+	}
+	return out
+}
+
+func optBool(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+func traitList(traits []string) any {
+	if len(traits) == 0 {
+		return emptyList
+	}
+	return traits
+}
 
 // nodeSummaryFields are a list item's fields without detail or fields=.
 var nodeSummaryFields = []string{"uuid", "name", "instance_uuid", "power_state", "provision_state", "maintenance", "links"}
@@ -291,14 +331,14 @@ var driverFields = func() fieldTable[driverRow] {
 		name := iface.name
 		fields = append(fields,
 			field[driverRow]{"default_" + name + "_interface", iface.minor, func(d *driverRow, _ *renderer) any {
-				if impl, ok := d.Interfaces[name]; ok {
-					return impl
+				if impls := d.Interfaces[name]; len(impls) > 0 {
+					return impls[0]
 				}
 				return nil
 			}},
 			field[driverRow]{"enabled_" + name + "_interfaces", iface.minor, func(d *driverRow, _ *renderer) any {
-				if impl, ok := d.Interfaces[name]; ok {
-					return []string{impl}
+				if impls := d.Interfaces[name]; len(impls) > 0 {
+					return impls
 				}
 				return []string{}
 			}})
@@ -364,12 +404,13 @@ func deleteOne(a *API, c *gin.Context, param string, del func(context.Context, s
 	c.Status(http.StatusNoContent)
 }
 
-// patchOne answers PATCH on one resource: the JSON Patch is decoded,
+// patchOne answers PATCH on one resource (query: the parameters it takes):
+// the JSON Patch is decoded,
 // checked against the fields the client's version knows (and by check, when
 // given), applied by update, and the result rendered in full.
-func patchOne[T any](a *API, c *gin.Context, t fieldTable[T], param string, check func([]conductor.PatchOp, Version) error,
+func patchOne[T any](a *API, c *gin.Context, t fieldTable[T], param string, query []string, check func([]conductor.PatchOp, Version) error,
 	update func(context.Context, string, []conductor.PatchOp) (*T, error)) {
-	if err := allowQuery(c); err != nil {
+	if err := allowQuery(c, query); err != nil {
 		a.fail(c, err)
 		return
 	}

@@ -281,8 +281,16 @@ func TestValidateNode(t *testing.T) {
 	if p := doc["power"].(map[string]any); p["result"] != true || p["reason"] != nil {
 		t.Errorf("power = %v", p)
 	}
+	if c := doc["console"].(map[string]any); c["result"] != true {
+		t.Errorf("console of the fake driver (fake console) = %v", c)
+	}
+	if c := doc["rescue"].(map[string]any); c["result"] != nil || c["reason"] != "not supported" {
+		t.Errorf("rescue = %v", c)
+	}
+	noConsole := s.createNode(t, `{"driver": "fake", "console_interface": "no-console"}`)
+	doc = jsonOf(t, must(t, s.do(t, "GET", "/v1/nodes/"+noConsole+"/validate", "", h...), 200))
 	if c := doc["console"].(map[string]any); c["result"] != nil || c["reason"] != "not supported" {
-		t.Errorf("console = %v", c)
+		t.Errorf("console with no-console = %v", c)
 	}
 	doc = jsonOf(t, must(t, s.do(t, "GET", "/v1/nodes/"+bad+"/validate", "", h...), 200))
 	p := doc["power"].(map[string]any)

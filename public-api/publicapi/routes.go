@@ -21,13 +21,14 @@ const maxBody = 1 << 20
 const admissionWait = 5 * time.Second
 
 // Handler returns the operator API.
-func (a *API) Handler() http.Handler { return withoutTrailingSlash(a.engine()) }
+func (a *API) Handler() http.Handler { return withoutTrailingSlash(toDefaultVersion(a.engine())) }
 
 // engine lists every route of the operator API and its middleware, in
 // order.
 //
 // Path parameters keep one name per position, as gin requires: :node,
-// :port, :chassis, :driver, :hostname.
+// :port, :chassis, :driver, :hostname; below a node, :method, :trait and
+// :event.
 func (a *API) engine() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
@@ -76,6 +77,17 @@ func (a *API) engine() *gin.Engine {
 	db.PUT("/nodes/:node/maintenance", admin, a.setMaintenance)
 	db.DELETE("/nodes/:node/maintenance", admin, a.clearMaintenance)
 	db.GET("/nodes/:node/inventory", reader, a.nodeInventory)
+	db.GET("/nodes/:node/history", reader, a.nodeHistory)
+	db.GET("/nodes/:node/history/:event", reader, a.nodeHistoryEvent)
+	db.GET("/nodes/:node/traits", reader, a.listTraits)
+	db.PUT("/nodes/:node/traits", admin, a.setTraits)
+	db.DELETE("/nodes/:node/traits", admin, a.removeTraits)
+	db.PUT("/nodes/:node/traits/:trait", admin, a.addTrait)
+	db.DELETE("/nodes/:node/traits/:trait", admin, a.removeTraits)
+	db.GET("/nodes/:node/states/console", reader, a.getConsole)
+	db.GET("/nodes/states/console/:node", reader, a.getConsole) // the tempest plugin's path; Ironic's routing serves it
+	db.PUT("/nodes/:node/states/console", member, a.setConsole)
+	db.PUT("/nodes/:node/states/raid", member, a.setRAID)
 
 	// Work the conductor carries out later (see actions.go).
 	db.PUT("/nodes/:node/states/power", member, a.setPowerState)
@@ -113,10 +125,27 @@ func (a *API) engine() *gin.Engine {
 	db.GET("/drivers", reader, a.listDrivers)
 	db.GET("/drivers/:driver", reader, a.showDriver)
 	db.GET("/drivers/:driver/properties", reader, a.driverProperties)
+	db.GET("/drivers/:driver/raid/logical_disk_properties", reader, a.driverRAIDProperties)
 
 	db.GET("/conductors", reader, a.listConductors)
 	db.GET("/conductors/:hostname", reader, a.showConductor)
 	return r
+}
+
+// toDefaultVersion serves a path that does not start with a version as the
+// same path under /v1, as Ironic's root controller does: clients that build
+// URLs from an endpoint without /v1 (the tempest plugin, bookmark links)
+// reach the resource. The root document and the probes keep their paths.
+func toDefaultVersion(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; !unversionedPaths[p] && p != "/v1" && !strings.HasPrefix(p, "/v1/") {
+			r.URL.Path = "/v1" + p
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = "/v1" + r.URL.RawPath
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withoutTrailingSlash serves a path ending in "/" as the path without it,

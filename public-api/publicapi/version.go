@@ -46,9 +46,11 @@ const (
 	vPortInternalInfo     = 18 // port.internal_info
 	vPortNetFields        = 19 // port.local_link_connection, pxe_enabled
 	vResourceClass        = 21 // node.resource_class
+	vNetworkInterface     = 20 // node.network_interface
 	vPortgroupUUID        = 24 // port.portgroup_uuid
 	vUnsetChassis         = 25 // removing a node's chassis_uuid
 	vDynamicDrivers       = 30 // driver type, ?detail= and interfaces
+	vNodeInterfaces       = 31 // node.boot_interface, deploy_interface... (network, storage, rescue, bios: their own)
 	vStorageInterface     = 33 // driver storage interface fields
 	vPhysicalNetwork      = 34 // port.physical_network
 	vTraits               = 37 // node.traits
@@ -58,6 +60,7 @@ const (
 	vFault                = 42 // node.fault, ?fault=
 	vDetail               = 43 // ?detail= on lists
 	vDeployStep           = 44 // node.deploy_step
+	vResetInterfaces      = 45 // ?reset_interfaces= on node patches
 	vConductorGroup       = 46 // node.conductor_group, ?conductor_group=
 	vAutomatedClean       = 47 // node.automated_clean
 	vProtected            = 48 // node.protected, protected_reason
@@ -67,8 +70,10 @@ const (
 	vSmartNIC             = 53 // port.is_smartnic
 	vRetired              = 61 // node.retired, retired_reason
 	vLessee               = 65 // node.lessee, ?lessee=
+	vNetworkData          = 66 // node.network_data
 	vBootMode             = 75 // node.boot_mode, secure_boot
 	vDriverFields         = 77 // ?fields= on drivers
+	vNodeHistory          = 78 // /v1/nodes/{node}/history
 )
 
 // notAcceptable is the error for a feature newer than the request's version.

@@ -47,6 +47,7 @@ type Config struct {
 	DiscoveryRules       string
 	DiscoveryQuota       int
 	DiscoveryQuotaWindow time.Duration
+	DiscoveryBMCNetworks []string
 
 	EnabledDrivers   []string
 	FastTrack        bool
@@ -76,6 +77,7 @@ type Config struct {
 	PowerSyncWorkers     int
 	PowerSyncTimeout     time.Duration
 	PowerSyncMaxFailures int
+	PowerStateTimeout    time.Duration
 	ForcePowerState      bool
 	CallbackTimeout      time.Duration
 
@@ -185,7 +187,7 @@ var Settings = []Setting{
 		Usage: "Enroll a node (in enroll, with ports for its MACs) when an agent's inventory matches none. Anyone on the provisioning network can then create nodes, within discovery-quota.",
 		set:   func(c *Config, v string) (err error) { c.Discovery, err = parseBool(v); return }},
 	{Flag: "discovery-rules", Default: "bmc_address -> ipmi ipmi_address={bmc_address}; * -> fake", Programs: []string{AgentAPI},
-		Usage: "How discovery picks a new node's driver and driver_info: `condition -> driver key=template ...` rules separated by `;`, the first that holds applies. Conditions: * or bmc_address; templates may use {bmc_address} and {bmc_host} (IPv6 bracketed).",
+		Usage: "How discovery picks a new node's driver and driver_info: `condition -> driver key=template ...` rules separated by `;`, the first that holds applies. Conditions: * or bmc_address (the agent reported a BMC address inside discovery-bmc-networks); templates may use {bmc_address} and {bmc_host} (IPv6 bracketed).",
 		set:   func(c *Config, v string) error { c.DiscoveryRules = v; return nil }},
 	{Flag: "discovery-quota", Default: "2", Programs: []string{AgentAPI},
 		Usage: "Nodes one source address may cause discovery to enroll within discovery-quota-window; beyond it, lookups get the usual 404.",
@@ -193,6 +195,17 @@ var Settings = []Setting{
 	{Flag: "discovery-quota-window", Default: "24h", Programs: []string{AgentAPI},
 		Usage: "The window of discovery-quota.",
 		set:   func(c *Config, v string) (err error) { c.DiscoveryQuotaWindow, err = parseDuration(v); return }},
+	{Flag: "discovery-bmc-networks", Programs: []string{AgentAPI},
+		Usage: "Comma-separated networks (e.g. 10.10.0.0/16) in which a BMC address an agent reports may go into a discovered node's driver_info (the bmc_address rules). An address outside them stays in the inventory only, so an agent cannot make the conductor connect where it likes. Empty: none.",
+		set: func(c *Config, v string) error {
+			c.DiscoveryBMCNetworks = splitList(v)
+			for _, n := range c.DiscoveryBMCNetworks {
+				if _, _, err := net.ParseCIDR(n); err != nil {
+					return fmt.Errorf("%q is not a network such as 10.10.0.0/16 or fd00:10::/64", n)
+				}
+			}
+			return nil
+		}},
 	{Flag: "enabled-drivers", Default: "fake", Programs: []string{PublicAPI, Conductor, Admin},
 		Usage: "Comma-separated hardware drivers to enable; an unknown name stops start-up. See `ferric drivers`.",
 		set:   func(c *Config, v string) error { c.EnabledDrivers = splitList(v); return nil }},
@@ -283,6 +296,9 @@ var Settings = []Setting{
 	{Flag: "power-sync-workers", Default: "16", Programs: []string{Conductor},
 		Usage: "BMC reads in flight at once during power sync, per conductor.",
 		set:   func(c *Config, v string) (err error) { c.PowerSyncWorkers, err = parsePositive(v); return }},
+	{Flag: "power-state-timeout", Default: "60s", Programs: []string{Conductor},
+		Usage: "How long a power action may take to show in the power state the BMC reports (Ironic's power_state_change_timeout), when the request gives no timeout: the conductor reads the BMC until then, and past it the action fails with last_error. Many BMCs apply a reset seconds after accepting it.",
+		set:   func(c *Config, v string) (err error) { c.PowerStateTimeout, err = parseDuration(v); return }},
 	{Flag: "power-sync-timeout", Default: "30s", Programs: []string{Conductor},
 		Usage: "Deadline of one BMC read during power sync.",
 		set:   func(c *Config, v string) (err error) { c.PowerSyncTimeout, err = parseDuration(v); return }},

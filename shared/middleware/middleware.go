@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -39,11 +40,32 @@ func RequestID() gin.HandlerFunc {
 	}
 }
 
-// AccessLog logs one line per request after it is served.
-func AccessLog(log *slog.Logger) gin.HandlerFunc {
+// AccessLog logs one line per request after it is served, except refusals
+// that tell the client to come back later (429, 503): of those, one line per
+// status a second, carrying the count of the ones not logged since
+// ("unlogged_before"), so that a flood of refused agents cannot spend the
+// process's CPU writing logs while every refusal is still counted. A count
+// pending when refusals stop goes out with the next line of any request.
+func AccessLog(log *slog.Logger) gin.HandlerFunc { return SampledAccessLog(log, time.Second) }
+
+// SampledAccessLog is AccessLog with one refusal line per status per
+// interval.
+func SampledAccessLog(log *slog.Logger, interval time.Duration) gin.HandlerFunc {
+	sampler := &refusalSampler{interval: interval}
+	sampler.tooMany.status, sampler.overload.status = http.StatusTooManyRequests, http.StatusServiceUnavailable
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
+		status := c.Writer.Status()
+		var unlogged int64
+		if r := sampler.slot(status); r != nil {
+			var ok bool
+			if unlogged, ok = r.take(start, sampler.interval); !ok {
+				return
+			}
+		} else {
+			sampler.flush(c, log, start)
+		}
 		route := c.FullPath()
 		if route == "" {
 			route = "(unmatched)"
@@ -52,7 +74,7 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 			slog.String("request_id", c.GetString("request_id")),
 			slog.String("method", c.Request.Method),
 			slog.String("route", route),
-			slog.Int("status", c.Writer.Status()),
+			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			// The client, as X-Forwarded-For names it when the peer is a
 			// trusted proxy; and then the proxy too.
@@ -61,7 +83,60 @@ func AccessLog(log *slog.Logger) gin.HandlerFunc {
 		if peer := c.RemoteIP(); peer != c.ClientIP() {
 			attrs = append(attrs, slog.String("proxy", peer))
 		}
+		if unlogged > 0 {
+			attrs = append(attrs, slog.Int64("unlogged_before", unlogged))
+		}
 		log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", attrs...)
+	}
+}
+
+// refusalSampler keeps the counts of the sampled refusals, one slot per
+// status, without a lock: a refusal costs two atomic operations.
+type refusalSampler struct {
+	interval          time.Duration
+	tooMany, overload refusals
+}
+
+// refusals of one status: when the next one may be logged, and how many
+// were not logged since the last line.
+type refusals struct {
+	status   int
+	next     atomic.Int64 // unix nanoseconds
+	unlogged atomic.Int64
+}
+
+func (s *refusalSampler) slot(status int) *refusals {
+	switch status {
+	case http.StatusTooManyRequests:
+		return &s.tooMany
+	case http.StatusServiceUnavailable:
+		return &s.overload
+	}
+	return nil
+}
+
+// take reports whether this refusal, at now, gets a line, and how many went
+// unlogged before it.
+func (r *refusals) take(now time.Time, interval time.Duration) (int64, bool) {
+	next := r.next.Load()
+	if now.UnixNano() < next || !r.next.CompareAndSwap(next, now.Add(interval).UnixNano()) {
+		r.unlogged.Add(1)
+		return 0, false
+	}
+	return r.unlogged.Swap(0), true
+}
+
+// flush writes the counts of refusals still unlogged whose interval has
+// passed, so that none waits for another refusal to be counted.
+func (s *refusalSampler) flush(c *gin.Context, log *slog.Logger, now time.Time) {
+	for _, r := range []*refusals{&s.tooMany, &s.overload} {
+		if r.unlogged.Load() == 0 || now.UnixNano() < r.next.Load() {
+			continue
+		}
+		if n := r.unlogged.Swap(0); n > 0 {
+			log.LogAttrs(c.Request.Context(), slog.LevelInfo, "requests refused and not logged one by one",
+				slog.Int("status", r.status), slog.Int64("unlogged", n))
+		}
 	}
 }
 
@@ -88,7 +163,8 @@ func Recover(log *slog.Logger) gin.HandlerFunc {
 // ReadBody reads the whole request body, at most max bytes, before the
 // handlers that follow run, so that a client sending its body slowly holds
 // no admission slot (Admit) while it does; the handlers take it from Body.
-// A larger body is 413, a body that cannot be read 400.
+// A larger body is 413; a body that cannot be read, or whose text is not
+// UTF-8 or holds a lone UTF-16 surrogate escape, 400.
 func ReadBody(max int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if ReadBodyNow(c, max) {
@@ -110,6 +186,11 @@ func ReadBodyNow(c *gin.Context, max int64) bool {
 		return true
 	}
 	body, err := jsonbody.Read(http.MaxBytesReader(c.Writer, c.Request.Body, max))
+	if err == nil {
+		// Every body of both APIs is JSON: text the decoder would alter
+		// (invalid UTF-8, lone surrogates) is refused before any handler.
+		err = jsonbody.CheckText(body)
+	}
 	if err != nil {
 		status, msg := apierror.Describe(err)
 		apierror.Write(c.Writer, status, msg)

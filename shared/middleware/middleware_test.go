@@ -17,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ferric-metal/ferric/shared/middleware"
+	"github.com/ferric-metal/ferric/shared/syncbuf"
 )
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -183,6 +184,8 @@ func TestReadBody(t *testing.T) {
 		{"declared too large", strings.NewReader(strings.Repeat("x", 17)), 17, http.StatusRequestEntityTooLarge},
 		{"chunked too large", io.MultiReader(strings.NewReader(strings.Repeat("x", 40))), -1, http.StatusRequestEntityTooLarge},
 		{"chunked fits", io.MultiReader(strings.NewReader("0123456789")), -1, http.StatusNoContent},
+		{"invalid UTF-8", strings.NewReader("{\"a\": \"\xff\"}"), 9, http.StatusBadRequest},
+		{"lone surrogate", strings.NewReader(`{"a": "\ud800"}`), 15, http.StatusBadRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,4 +286,71 @@ func TestAccessLogNamesTheClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAccessLogSamplesRefusals: of a flood of 429s, one line per interval
+// is written; every other request is logged one by one.
+func TestAccessLogSamplesRefusals(t *testing.T) {
+	lines := floodLog(t, time.Hour, 5000)
+	if lines.refusals != 1 || lines.served != 1 {
+		t.Errorf("%d refusal lines and %d served lines for 5,000 refusals and one served request within the interval; want 1 and 1",
+			lines.refusals, lines.served)
+	}
+}
+
+// TestAccessLogCountsEveryRefusal: the refusal lines' counts, with the count
+// the next request flushes, add up to every refusal.
+func TestAccessLogCountsEveryRefusal(t *testing.T) {
+	lines := floodLog(t, time.Nanosecond, 5000)
+	if lines.counted != 5000 {
+		t.Errorf("the lines count %d refusals, want all 5000", lines.counted)
+	}
+}
+
+type floodLines struct{ refusals, served, counted int }
+
+// floodLog sends refused requests from 8 goroutines, then one served
+// request, through an access log sampling at interval, and reads its lines.
+func floodLog(t *testing.T, interval time.Duration, refused int) floodLines {
+	t.Helper()
+	var out syncbuf.Buffer
+	r := gin.New()
+	r.Use(middleware.SampledAccessLog(slog.New(slog.NewJSONHandler(&out, nil)), interval))
+	r.GET("/refused", func(c *gin.Context) { c.Status(http.StatusTooManyRequests) })
+	r.GET("/ok", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	serve := func(path string) { r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil)) }
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range refused / 8 {
+				serve("/refused")
+			}
+		}()
+	}
+	wg.Wait()
+	serve("/ok")
+	var got floodLines
+	for _, text := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var line struct {
+			Msg      string `json:"msg"`
+			Status   int    `json:"status"`
+			Before   int    `json:"unlogged_before"`
+			Unlogged int    `json:"unlogged"`
+		}
+		if err := json.Unmarshal([]byte(text), &line); err != nil {
+			t.Fatalf("log line %q: %v", text, err)
+		}
+		switch {
+		case line.Status == http.StatusTooManyRequests && line.Msg == "request":
+			got.refusals++
+			got.counted += 1 + line.Before
+		case line.Status == http.StatusTooManyRequests:
+			got.counted += line.Unlogged
+		case line.Status == http.StatusNoContent:
+			got.served++
+		}
+	}
+	return got
 }

@@ -121,3 +121,16 @@ func TestVerifyRequiresExpiry(t *testing.T) {
 		t.Fatalf("the same token with exp: %v", err)
 	}
 }
+
+func TestValidRole(t *testing.T) {
+	for _, r := range token.Roles {
+		if !token.ValidRole(r) {
+			t.Errorf("ValidRole(%q) = false", r)
+		}
+	}
+	for _, r := range []string{"", "Admin", "root", "operator"} {
+		if token.ValidRole(r) {
+			t.Errorf("ValidRole(%q) = true", r)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ferric-metal/ferric/conductor"
 	"github.com/ferric-metal/ferric/conductor/startup"
+	"github.com/ferric-metal/ferric/drivers/builtin"
 	"github.com/ferric-metal/ferric/shared/buildinfo"
 	"github.com/ferric-metal/ferric/shared/config"
 )
@@ -25,7 +26,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log = log.With("conductor", cfg.ConductorName)
-	reg, err := startup.Drivers(cfg)
+	reg, err := builtin.Enabled(cfg.EnabledDrivers)
 	if err != nil {
 		return err
 	}
@@ -37,7 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer db.Close()
 
 	c := conductor.New(db, reg, log, conductor.Options{Name: cfg.ConductorName, LockTTL: cfg.LockTTL, TaskLease: cfg.TaskLease,
-		FastTrack: cfg.FastTrack, SkipAutomatedClean: !cfg.AutomatedClean, CleanErase: cfg.CleanErase})
+		FastTrack: cfg.FastTrack, SkipAutomatedClean: !cfg.AutomatedClean, CleanErase: cfg.CleanErase,
+		PowerStateTimeout: cfg.PowerStateTimeout})
 	callbackTimeout := cfg.CallbackTimeout
 	if callbackTimeout == 0 {
 		callbackTimeout = -1 // the setting's 0 is Ironic's: no timeout

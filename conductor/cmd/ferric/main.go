@@ -16,7 +16,6 @@ import (
 	"github.com/ferric-metal/ferric/conductor/startup"
 	"github.com/ferric-metal/ferric/conductor/store"
 	"github.com/ferric-metal/ferric/drivers/builtin"
-	"github.com/ferric-metal/ferric/public-api/publicapi"
 	"github.com/ferric-metal/ferric/shared/buildinfo"
 	"github.com/ferric-metal/ferric/shared/config"
 	"github.com/ferric-metal/ferric/shared/token"
@@ -127,7 +126,7 @@ func mintToken(args []string, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	if !publicapi.ValidRole(role) {
+	if !token.ValidRole(role) {
 		return fmt.Errorf("unknown role %q: want admin, member or reader", role)
 	}
 	if ttl <= 0 || ttl > 90*24*time.Hour {
