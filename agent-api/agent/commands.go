@@ -12,6 +12,7 @@ import (
 	"github.com/ferric-metal/ferric/agent-api/agentwire"
 	"github.com/ferric-metal/ferric/agent-api/disks"
 	"github.com/ferric-metal/ferric/agent-api/imagewrite"
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 // Each command's errors name the step that failed: they become the node's
@@ -31,7 +32,7 @@ func (a *Agent) deploy(ctx context.Context, s *session, raw json.RawMessage) err
 		return errors.New("deploy arguments: neither image_url nor image_source is set")
 	}
 	if u, err := url.Parse(source); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return fmt.Errorf("deploy arguments: image source %q is not an http(s) URL (an image service's image needs image_url)", redactURL(source))
+		return fmt.Errorf("deploy arguments: image source %q is not an http(s) URL (an image service's image needs image_url)", redact.URL(source))
 	}
 	m, err := a.hw.Machine(ctx) // disks as they are now
 	if err != nil {
@@ -48,7 +49,7 @@ func (a *Agent) deploy(ctx context.Context, s *session, raw json.RawMessage) err
 	if err := disks.EraseMetadata(ctx, root); err != nil {
 		return fmt.Errorf("erase the metadata of %s before writing: %w", root.Name, err)
 	}
-	a.log.Info("writing the image", "node", s.node, "root_device", root.Name, "image", redactURL(source))
+	a.log.Info("writing the image", "node", s.node, "root_device", root.Name, "image", redact.URL(source))
 	start := time.Now()
 	res, err := imagewrite.Write(ctx, imagewrite.Source{
 		URL: source, Checksum: args.ImageChecksum, OSHashAlgo: args.ImageOSHashAlgo,

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 // Config is what an agent needs to run. Ramdisks get it from the kernel
@@ -74,7 +76,7 @@ func (c Config) Validate() error {
 	}
 	u, err := url.Parse(c.APIURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		return fmt.Errorf("agent API URL %q: an http(s) URL without credentials is required", redactURL(c.APIURL))
+		return fmt.Errorf("agent API URL %q: an http(s) URL without credentials is required", redact.URL(c.APIURL))
 	}
 	if c.CAFile != "" {
 		if _, err := loadCAs(c.CAFile); err != nil {
@@ -154,19 +156,4 @@ func splitCmdline(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
-}
-
-// redactURL drops userinfo and the query from a URL for logs and errors:
-// either may hold a secret.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	u.User = nil
-	if u.RawQuery != "" {
-		u.RawQuery = "..."
-	}
-	u.Fragment = ""
-	return u.String()
 }

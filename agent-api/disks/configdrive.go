@@ -19,6 +19,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend/file"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
+
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 // MaxConfigDriveSize is the largest configdrive image accepted, as IPA's
@@ -80,7 +82,7 @@ func DecodeConfigDrive(ctx context.Context, value any, opts ConfigDriveOptions) 
 			}
 			image, err := decodeConfigDriveData(body, true)
 			if err != nil {
-				return nil, fmt.Errorf("configdrive downloaded from %s: %w", redactURL(s), err)
+				return nil, fmt.Errorf("configdrive downloaded from %s: %w", redact.URL(s), err)
 			}
 			return image, nil
 		}
@@ -112,21 +114,8 @@ func describeKind(value any) string {
 	return fmt.Sprintf("a %T", value)
 }
 
-// redactURL drops the query, which for Swift temporary URLs is a signature.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "the configdrive URL"
-	}
-	if u.RawQuery != "" {
-		u.RawQuery = "..."
-	}
-	u.User = nil
-	return u.String()
-}
-
 func downloadConfigDrive(ctx context.Context, rawURL string, client *http.Client) ([]byte, error) {
-	where := redactURL(rawURL)
+	where := redact.URL(rawURL)
 	if client == nil {
 		return nil, fmt.Errorf("downloading the configdrive from %s: no HTTP client configured", where)
 	}

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/blake2s"
+
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 // hashes are the algorithms accepted, by their Python hashlib names (which
@@ -179,7 +181,7 @@ func (s *checksumSpec) resolve(ctx context.Context, f *fetcher, imageURL *url.UR
 	if s.url == nil {
 		return &expectedDigest{algo: s.algo, hex: s.hex, from: s.from}, nil
 	}
-	shown := redactURL(s.url)
+	shown := redact.URL(s.url.String())
 	text, err := f.small(ctx, s.url, maxChecksumsFile)
 	if err != nil {
 		return nil, fmt.Errorf("checksums file: %w", err)

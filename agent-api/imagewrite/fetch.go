@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 // parseHTTPURL accepts absolute http and https URLs only.
@@ -28,17 +30,6 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 		return nil, errors.New("URL has no host")
 	}
 	return u, nil
-}
-
-// redactURL is u as error messages and logs show it: without userinfo,
-// query or fragment, any of which may carry a credential.
-func redactURL(u *url.URL) string {
-	shown := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	s := shown.String()
-	if u.RawQuery != "" {
-		s += "?..."
-	}
-	return s
 }
 
 // secretsOf lists the parts of a URL that must never appear in a message:
@@ -198,7 +189,7 @@ func (g *guardedBody) Close() error {
 // open starts downloading u, retrying failed connections and 5xx answers
 // as IPA does; other answers than 200 are final.
 func (f *fetcher) open(ctx context.Context, u *url.URL) (*download, error) {
-	d := &download{f: f, ctx: ctx, url: u, shown: redactURL(u), size: -1}
+	d := &download{f: f, ctx: ctx, url: u, shown: redact.URL(u.String()), size: -1}
 	var last error
 	for attempt := 0; attempt <= f.retries; attempt++ {
 		if attempt > 0 {

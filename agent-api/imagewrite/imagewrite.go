@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 // Source is the image to write, as Ironic describes it in instance_info.
@@ -177,7 +179,7 @@ func newWriter(src Source, devicePath string, opts Options) (*writer, error) {
 		return nil, w.scrub(fmt.Errorf("%w: image URL: %w", ErrUnsupportedImage, err))
 	}
 	w.imageURL = u
-	w.shownURL = redactURL(u)
+	w.shownURL = redact.URL(u.String())
 	w.fetch = newFetcher(opts)
 	return w, nil
 }

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ferric-metal/ferric/shared/redact"
 )
 
 const (
@@ -101,7 +103,7 @@ type rangeBlock struct {
 func newRangeReader(ctx context.Context, f *fetcher, u *url.URL, size int64, validator http.Header, sums [][sha256.Size]byte) *rangeReader {
 	ctx, cancel := context.WithCancel(ctx)
 	return &rangeReader{
-		ctx: ctx, cancel: cancel, f: f, url: u, shown: redactURL(u), size: size,
+		ctx: ctx, cancel: cancel, f: f, url: u, shown: redact.URL(u.String()), size: size,
 		header: validator, sums: sums, blocks: make(map[int64]*rangeBlock), last: -2,
 	}
 }
